@@ -1,0 +1,65 @@
+#include "coffer/util/units.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "coffer/util/error.hpp"
+
+namespace coffer {
+
+std::uint64_t parse_size(std::string_view text, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    fail(ErrorKind::usage, "parse size", what, fmt::format("'{}' {}", text, why));
+  };
+  if (text.empty()) bad("is empty");
+  std::size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+  if (i == 0) bad("does not start with a number");
+  double value = 0;
+  try {
+    value = std::stod(std::string(text.substr(0, i)));
+  } catch (const std::exception&) {
+    bad("is not a number");
+  }
+  std::string_view suffix = text.substr(i);
+  if (!suffix.empty() && (suffix.back() == 'B' || suffix.back() == 'b')) suffix.remove_suffix(1);
+  if (suffix.size() == 2 && (suffix[1] == 'i' || suffix[1] == 'I')) suffix.remove_suffix(1);
+  double mult = 1;
+  if (!suffix.empty()) {
+    if (suffix.size() != 1) bad("has an unknown unit (use K, M, G or T)");
+    switch (suffix[0]) {
+      case 'k': case 'K': mult = 1024.0; break;
+      case 'm': case 'M': mult = 1024.0 * 1024; break;
+      case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
+      case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
+      default: bad("has an unknown unit (use K, M, G or T)");
+    }
+  }
+  double bytes = value * mult;
+  if (!std::isfinite(bytes) || bytes >= 1.8e19) bad("is too large");
+  return static_cast<std::uint64_t>(std::llround(bytes));
+}
+
+std::string format_size(std::uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string to_hex(const void* data, std::size_t size) {
+  static const char digits[] = "0123456789abcdef";
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::string out(size * 2, '0');
+  for (std::size_t i = 0; i < size; ++i) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace coffer

@@ -1,0 +1,23 @@
+// A temporary directory removed (recursively) when the test ends.
+#pragma once
+
+#include <filesystem>
+
+namespace coffer::test {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::filesystem::path& p) const { return path_ / p; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `contents` to `path` (creating parent directories).
+void write_text(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
+
+}  // namespace coffer::test

@@ -1,0 +1,100 @@
+// Key slots and the header: add-key, remove-key, header-backup, and the volume key for MACs.
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "coffer/util/error.hpp"
+#include "coffer/util/fd.hpp"
+#include "coffer/util/lock.hpp"
+#include "coffer/vault/vault.hpp"
+#include "luks_device.hpp"
+#include "runtime_state.hpp"
+
+namespace coffer::vault {
+namespace {
+
+LuksDevice load(const Location& where) {
+  check_image(where.image);
+  LuksDevice dev(where.image);
+  dev.load();
+  return dev;
+}
+
+}  // namespace
+
+int add_key(const Location& where, const config::Credentials& creds, const Secret& new_key,
+            const KdfParams& kdf) {
+  std::filesystem::create_directories(where.runtime_dir);
+  FileLock lock(where.lock_path());
+  LuksDevice dev = load(where);
+  const Secret& old = *unlock_with(dev, creds, nullptr).secret;
+  crypt_pbkdf_type pbkdf{};
+  pbkdf.type = CRYPT_KDF_ARGON2ID;
+  pbkdf.hash = "sha256";
+  pbkdf.time_ms = kdf.time_ms;
+  pbkdf.iterations = kdf.iterations;
+  pbkdf.max_memory_kb = kdf.memory_kib;
+  pbkdf.parallel_threads = kdf.parallel;
+  if (kdf.iterations && kdf.memory_kib && kdf.parallel) pbkdf.flags = CRYPT_PBKDF_NO_BENCHMARK;
+  int rc = crypt_set_pbkdf_type(dev.get(), &pbkdf);
+  if (rc < 0) dev.raise("set key derivation parameters for", rc);
+  rc = crypt_keyslot_add_by_passphrase(dev.get(), CRYPT_ANY_SLOT, old.chars(), old.size(),
+                                       new_key.chars(), new_key.size());
+  if (rc < 0) dev.raise("add key slot to", rc);
+  return rc;
+}
+
+int remove_key(const Location& where, const config::Credentials& creds, std::optional<int> slot) {
+  std::filesystem::create_directories(where.runtime_dir);
+  FileLock lock(where.lock_path());
+  LuksDevice dev = load(where);
+  int opened = unlock_with(dev, creds, nullptr).slot;
+  int target = slot.value_or(opened);
+  auto slots = dev.keyslots();
+  bool exists = false;
+  for (const auto& s : slots) exists |= s.slot == target;
+  if (!exists)
+    fail(ErrorKind::usage, "remove key from", where.image.native(),
+         fmt::format("key slot {} is not in use", target));
+  if (slots.size() <= 1)
+    fail(ErrorKind::failed, "remove key from", where.image.native(),
+         fmt::format("key slot {} is the last one; removing it would lock the vault forever",
+                     target));
+  dev.destroy_keyslot(target);
+  return target;
+}
+
+void header_backup(const Location& where, const std::filesystem::path& file) {
+  LuksDevice dev = load(where);
+  if (std::filesystem::exists(file))
+    fail(ErrorKind::failed, "back up header of", where.image.native(),
+         file.native() + " exists; refusing to overwrite it");
+  // libcryptsetup writes the file itself; write beside the target, fsync, then rename so a
+  // crash never leaves a truncated backup under the final name.
+  std::filesystem::path temp = file.native() + ".tmp." + std::to_string(::getpid());
+  std::filesystem::remove(temp);
+  int rc = crypt_header_backup(dev.get(), CRYPT_LUKS2, temp.c_str());
+  if (rc < 0) {
+    std::filesystem::remove(temp);
+    dev.raise("back up header to " + file.native() + " from", rc);
+  }
+  {
+    UniqueFd fd = open_fd(temp, O_RDONLY);
+    fsync_fd(fd.get(), temp);
+  }
+  if (::rename(temp.c_str(), file.c_str()) != 0) {
+    int err = errno;
+    std::filesystem::remove(temp);
+    throw_errno("rename header backup to", file, err);
+  }
+  fsync_dir(file.parent_path().empty() ? "." : file.parent_path());
+}
+
+Secret volume_key(const Location& where, const config::Credentials& creds) {
+  LuksDevice dev = load(where);
+  Unlocked u = unlock_with(dev, creds, nullptr);
+  return dev.volume_key(*u.secret, *u.source);
+}
+
+}  // namespace coffer::vault
