@@ -1,0 +1,534 @@
+#include "receiver.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <optional>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unordered_map>
+#include <vector>
+
+#include "coffer/snapshot/catalog.hpp"
+#include "coffer/snapshot/content_hash.hpp"
+#include "coffer/snapshot/layout.hpp"
+#include "coffer/util/error.hpp"
+#include "coffer/util/signals.hpp"
+#include "entry.hpp"
+#include "rsync_job.hpp"
+#include "tree_writer.hpp"
+
+namespace coffer::transfer {
+namespace {
+
+using snapshot::ContentHash;
+constexpr std::size_t kWindow = 48 * 1024;
+constexpr std::uint64_t kDeltaMin = 512;
+constexpr std::size_t kSigChunk = 256 * 1024;
+
+enum class State : std::uint8_t { pending, done, dropped };
+
+struct Request {
+  std::uint32_t id;
+  char kind;  // 'D' data, 'd' delta
+  std::string sig;
+  bool sig_ready = false;
+};
+
+struct InFlight {
+  std::uint32_t id;
+  char kind;
+  std::size_t cost;
+};
+
+struct Incoming {
+  std::uint32_t id = 0;
+  char kind = 'D';
+  UniqueFd out;
+  UniqueFd basis;
+  std::optional<RsyncJob> patch;
+  snapshot::ContentHasher hasher;
+  std::uint64_t pos = 0;
+};
+
+class Receiver {
+ public:
+  Receiver(Channel& ch, const ReceiverOptions& o, const WarningSink& w) : ch_(ch), opts_(o), warn_(w) {}
+
+  ReceiverStats run() {
+    Frame f = ch_.receive();
+    if (f.type == Msg::error) throw_peer_error(ch_, f);  // e.g. an empty source: no snapshot
+    ip_.emplace(opts_.repo, opts_.host, opts_.source);
+    std::optional<std::filesystem::path> prev_tree;
+    if (auto prev = snapshot::latest_complete(opts_.repo, opts_.host)) {
+      prev_tree = prev->tree();
+      prev_cat_ = snapshot::Catalog::load(prev->catalog());
+    }
+    tw_.emplace(ip_->tree(), ip_->staging(), prev_tree, ip_->resume_base());
+    for (;;) {
+      bool list_done = handle_list_frame(f);
+      pump();
+      if (list_done) break;
+      check_interrupted("receiving the file list");
+      f = ch_.receive();
+    }
+    return finish_transfer();
+  }
+
+ private:
+  void warn(std::string_view path, std::string_view message) {
+    ++stats_.warnings;
+    if (warn_) warn_(path, message);
+  }
+
+  bool handle_list_frame(const Frame& f) {
+    switch (f.type) {
+      case Msg::list: {
+        Decoder d(f.payload, ch_.peer());
+        while (!d.at_end()) {
+          entries_.push_back(dec_.decode(d, entries_));
+          hashes_.emplace_back();
+          state_.push_back(State::pending);
+          add_entry(static_cast<std::uint32_t>(entries_.size() - 1));
+        }
+        return false;
+      }
+      case Msg::warning:
+        record_warning(f);
+        return false;
+      case Msg::list_end: {
+        Decoder d(f.payload, ch_.peer());
+        if (d.uvar() != entries_.size()) d.malformed("file list count does not match");
+        if (entries_.empty()) d.malformed("empty file list");
+        return true;
+      }
+      default:
+        ch_.unexpected(f, "the file list");
+    }
+  }
+
+  void record_warning(const Frame& f) {
+    Decoder d(f.payload, ch_.peer());
+    std::string path(d.bytes());
+    std::string msg(d.bytes());
+    warn(path, msg);
+  }
+
+  void add_entry(std::uint32_t id) {
+    FileEntry& e = entries_[id];
+    if (id == 0) {
+      if (!e.path.empty() || e.type != EntryType::directory)
+        fail(ErrorKind::failed, "read protocol from", ch_.peer(), "the list does not start with the root directory");
+      dirs_.emplace("", 0);
+      state_[0] = State::done;
+      return;
+    }
+    if (e.path.empty() || !valid_relative_path(e.path))
+      fail(ErrorKind::failed, "read protocol from", ch_.peer(), "unsafe path in file list: " + snapshot::escape_path(e.path));
+    auto parent = dirs_.find(std::string(e.parent()));
+    if (parent == dirs_.end())
+      fail(ErrorKind::failed, "read protocol from", ch_.peer(), "entry outside a listed directory: " + snapshot::escape_path(e.path));
+    switch (e.type) {
+      case EntryType::directory:
+        tw_->make_directory(e);
+        dirs_.emplace(e.path, id);
+        state_[id] = State::done;
+        return;
+      case EntryType::symlink:
+        tw_->make_symlink(e);
+        state_[id] = State::done;
+        return;
+      case EntryType::regular:
+        if (e.is_follower()) add_follower(id);
+        else add_regular(id);
+        return;
+      default: {
+        if (e.is_follower()) {
+          add_follower(id);
+          return;
+        }
+        int err = 0;
+        if (tw_->make_special(e, err)) {
+          state_[id] = State::done;
+        } else {
+          state_[id] = State::dropped;
+          warn(e.path, std::string("cannot create special file: ") + std::strerror(err));
+        }
+        return;
+      }
+    }
+  }
+
+  void add_follower(std::uint32_t id) {
+    std::uint32_t leader = entries_[id].leader;
+    if (has_followers_.size() < entries_.size()) has_followers_.resize(entries_.size() * 2);
+    has_followers_[leader] = true;
+    if (state_[leader] == State::done) link_follower(leader, id);
+    else if (state_[leader] == State::pending) followers_[leader].push_back(id);
+    else drop_follower(id);
+  }
+
+  void drop_follower(std::uint32_t id) {
+    state_[id] = State::dropped;
+    warn(entries_[id].path, "not kept: the file it is a hard link of could not be copied");
+  }
+
+  void link_follower(std::uint32_t leader, std::uint32_t id) {
+    const FileEntry& l = entries_[leader];
+    int err = tw_->link_within(l, entries_[id]);
+    if (err == EMLINK) {
+      int fd = open_in(tw_->dir(l.parent()).tree.get(), l);
+      if (fd < 0) throw_errno("open", tw_->shown(l.path), -fd);
+      UniqueFd src(fd);
+      tw_->copy_into(src.get(), entries_[id], id);
+      ++stats_.copied;
+    } else if (err != 0) {
+      throw_errno("link", tw_->shown(entries_[id].path), err);
+    }
+    state_[id] = State::done;
+  }
+
+  static int open_in(int dirfd, const FileEntry& e) {
+    if (dirfd < 0) return -ENOENT;
+    std::string name(e.name());
+    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+  }
+
+  void done(std::uint32_t id, const std::optional<ContentHash>& h) {
+    hashes_[id] = h;
+    state_[id] = State::done;
+    auto it = followers_.find(id);
+    if (it == followers_.end()) return;
+    for (auto f : it->second) link_follower(id, f);
+    followers_.erase(it);
+  }
+
+  void add_regular(std::uint32_t id) {
+    FileEntry& e = entries_[id];
+    std::uint64_t xd = xattr_digest(e.xattrs);
+    const snapshot::CatalogEntry* p = prev_cat_ ? prev_cat_->find(e.path) : nullptr;
+    bool prev_regular = p && p->type == EntryType::regular;
+    bool same_content = prev_regular && p->size == e.size && p->mtime_sec == e.mtime_sec &&
+                        p->mtime_nsec == e.mtime_nsec && p->hash;
+    DirFds& d = tw_->dir(e.parent());
+    if (same_content && p->mode == e.mode && p->uid == e.uid && p->gid == e.gid && p->xattr_digest == xd) {
+      int err = tw_->link_from(d.prev.get(), e);
+      if (err == 0) {
+        ++stats_.linked;
+        done(id, p->hash);
+        return;
+      }
+      if (err != EMLINK && err != ENOENT) throw_errno("link", tw_->shown(e.path), err);
+    }
+    if (try_resume(id, xd)) return;
+    if (same_content) {
+      // Same content, other metadata (or the link count is full): a copy on B, nothing sent.
+      int fd = open_in(tw_->dir(e.parent()).prev.get(), e);
+      if (fd >= 0) {
+        UniqueFd src(fd);
+        tw_->copy_into(src.get(), e, id);
+        ++stats_.copied;
+        done(id, p->hash);
+        return;
+      }
+    }
+    if (e.size == 0) {
+      tw_->make_empty(e, id);
+      done(id, snapshot::ContentHasher().finish());
+      return;
+    }
+    bool delta = prev_regular && !e.sparse && e.size >= kDeltaMin && p->size >= kDeltaMin;
+    queue_.push_back(Request{id, delta ? 'd' : 'D', {}, false});
+  }
+
+  bool try_resume(std::uint32_t id, std::uint64_t xd) {
+    FileEntry& e = entries_[id];
+    DirFds& d = tw_->dir(e.parent());
+    if (!d.resume) return false;
+    std::string name(e.name());
+    struct stat st;
+    if (::fstatat(d.resume.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+      return false;
+    bool owners = !tw_->metadata().can_chown || (st.st_uid == e.uid && st.st_gid == e.gid);
+    if (static_cast<std::uint64_t>(st.st_size) != e.size || st.st_mtim.tv_sec != e.mtime_sec ||
+        static_cast<std::uint32_t>(st.st_mtim.tv_nsec) != e.mtime_nsec || (st.st_mode & 07777) != e.mode ||
+        !owners || xattr_digest(read_xattrs_at(d.resume.get(), name)) != xd)
+      return false;
+    int fd = open_in(d.resume.get(), e);
+    if (fd < 0) return false;
+    UniqueFd src(fd);
+    ContentHash h = snapshot::hash_fd(src.get(), tw_->shown(e.path));
+    int err = tw_->link_from(d.resume.get(), e);
+    if (err == EMLINK) tw_->copy_into(src.get(), e, id);
+    else if (err != 0) throw_errno("link", tw_->shown(e.path), err);
+    ++stats_.resumed;
+    done(id, h);
+    return true;
+  }
+
+  // Computes the signature of the previous version just before the request goes out.
+  void prepare_signature(Request& r) {
+    r.sig_ready = true;
+    const FileEntry& e = entries_[r.id];
+    int fd = open_in(tw_->dir(e.parent()).prev.get(), e);
+    if (fd < 0) {
+      r.kind = 'D';
+      return;
+    }
+    UniqueFd basis(fd);
+    struct stat st;
+    if (::fstat(basis.get(), &st) != 0) throw_errno("stat", tw_->shown(e.path), errno);
+    RsyncJob job = RsyncJob::signature(static_cast<std::uint64_t>(st.st_size), tw_->shown(e.path));
+    ByteSink sink = [&](std::span<const std::byte> out) {
+      r.sig.append(reinterpret_cast<const char*>(out.data()), out.size());
+    };
+    std::vector<std::byte> buf(1 << 18);
+    off_t off = 0;
+    for (;;) {
+      std::size_t n = pread_full(basis.get(), buf, off, tw_->shown(e.path));
+      if (n == 0) break;
+      job.feed(std::span<const std::byte>(buf.data(), n), sink);
+      off += static_cast<off_t>(n);
+    }
+    job.finish(sink);
+  }
+
+  void pump() {
+    while (!queue_.empty()) {
+      Request& r = queue_.front();
+      if (r.kind == 'd' && !r.sig_ready) prepare_signature(r);
+      std::size_t cost = 16 + r.sig.size();
+      if (inflight_bytes_ > 0 && inflight_bytes_ + cost > kWindow) return;
+      Encoder e;
+      e.uvar(r.id);
+      if (r.kind == 'D') {
+        ch_.send(Msg::request_data, e.data());
+      } else {
+        ch_.send(Msg::request_delta, e.data());
+        for (std::size_t off = 0; off < r.sig.size(); off += kSigChunk)
+          ch_.send(Msg::signature, std::string_view(r.sig).substr(off, kSigChunk));
+        ch_.send(Msg::signature_end, {});
+      }
+      inflight_.push_back({r.id, r.kind, cost});
+      inflight_bytes_ += cost;
+      queue_.pop_front();
+    }
+  }
+
+  void begin_file(const Frame& f) {
+    Decoder d(f.payload, ch_.peer());
+    auto id = d.uvar();
+    char kind = static_cast<char>(d.u8());
+    d.expect_end();
+    if (cur_ || inflight_.empty() || inflight_.front().id != id || inflight_.front().kind != kind)
+      d.malformed("answer does not match the oldest request");
+    cur_.emplace();
+    cur_->id = static_cast<std::uint32_t>(id);
+    cur_->kind = kind;
+    cur_->out = tw_->create_staging(cur_->id);
+    if (kind == 'd') {
+      const FileEntry& e = entries_[id];
+      int fd = open_in(tw_->dir(e.parent()).prev.get(), e);
+      if (fd < 0) throw_errno("open previous version of", tw_->shown(e.path), -fd);
+      cur_->basis.reset(fd);
+      cur_->patch.emplace(RsyncJob::patch(cur_->basis.get(), tw_->shown(e.path)));
+    }
+  }
+
+  void write_out(std::span<const std::byte> data) {
+    pwrite_all(cur_->out.get(), data, static_cast<off_t>(cur_->pos), tw_->shown(entries_[cur_->id].path));
+    cur_->hasher.update(data);
+    cur_->pos += data.size();
+  }
+
+  void file_data(const Frame& f) {
+    Decoder d(f.payload, ch_.peer());
+    if (!cur_ || cur_->kind != 'D') d.malformed("data outside a file");
+    std::uint64_t off = d.uvar();
+    if (off < cur_->pos) d.malformed("data offsets go backwards");
+    cur_->hasher.update_zeros(off - cur_->pos);  // a hole
+    cur_->pos = off;
+    auto bytes = d.rest();
+    write_out(std::as_bytes(std::span(bytes.data(), bytes.size())));
+  }
+
+  void file_delta(const Frame& f) {
+    if (!cur_ || cur_->kind != 'd') Decoder(f.payload, ch_.peer()).malformed("delta outside a file");
+    cur_->patch->feed(std::as_bytes(std::span(f.payload.data(), f.payload.size())),
+                      [&](std::span<const std::byte> out) { write_out(out); });
+  }
+
+  void end_file(const Frame& f) {
+    Decoder d(f.payload, ch_.peer());
+    auto id = d.uvar();
+    auto status = d.u8();
+    auto size = d.uvar();
+    d.expect_end();
+    if (!cur_ || cur_->id != id) d.malformed("file end without its beginning");
+    std::uint32_t fid = cur_->id;
+    FileEntry& e = entries_[fid];
+    InFlight done_req = inflight_.front();
+    inflight_.pop_front();
+    inflight_bytes_ -= done_req.cost;
+    if (status == 2 || status == 3) {  // vanished or unreadable on A (already warned by A)
+      cur_.reset();
+      tw_->unlink_staging(fid);
+      state_[fid] = State::dropped;
+      if (auto it = followers_.find(fid); it != followers_.end()) {
+        for (auto fl : it->second) drop_follower(fl);
+        followers_.erase(it);
+      }
+      return;
+    }
+    if (status > 3) d.malformed("unknown file status");
+    if (cur_->kind == 'd') {
+      cur_->patch->finish([&](std::span<const std::byte> out) { write_out(out); });
+      if (cur_->pos != size) d.malformed("delta result has the wrong size");
+      ++stats_.delta_files;
+    } else {
+      if (size < cur_->pos) d.malformed("file size smaller than its data");
+      cur_->hasher.update_zeros(size - cur_->pos);
+      if (::ftruncate(cur_->out.get(), static_cast<off_t>(size)) != 0)
+        throw_errno("set size of", tw_->shown(e.path), errno);
+      ++stats_.data_files;
+    }
+    // Status 1 (changed while read): keep what was read, with the listed mtime, so that the next
+    // run sees a difference and sends it again.
+    e.size = size;
+    tw_->commit_staging(fid, cur_->out.get(), e);
+    ContentHash h = cur_->hasher.finish();
+    cur_.reset();
+    done(fid, h);
+  }
+
+  ReceiverStats finish_transfer() {
+    pump();
+    while (!inflight_.empty() || !queue_.empty()) {
+      Frame f = ch_.receive();
+      switch (f.type) {
+        case Msg::file_begin: begin_file(f); break;
+        case Msg::data: file_data(f); break;
+        case Msg::delta: file_delta(f); break;
+        case Msg::file_end: end_file(f); pump(); break;
+        case Msg::warning: record_warning(f); break;
+        default: ch_.unexpected(f, "file transfer");
+      }
+      check_interrupted("receiving files");
+    }
+    ch_.send(Msg::finish, {});
+    for (;;) {
+      Frame f = ch_.receive();
+      if (f.type == Msg::warning) {
+        record_warning(f);
+        continue;
+      }
+      if (f.type != Msg::done) ch_.unexpected(f, "the end of the transfer");
+      break;
+    }
+    for (auto& [leader, list] : followers_)
+      for (auto id : list) drop_follower(id);
+    followers_.clear();
+    for (std::size_t i = entries_.size(); i-- > 0;)
+      if (entries_[i].type == EntryType::directory) tw_->finish_directory(entries_[i]);
+    write_catalog();
+    stats_.bytes_received = ch_.bytes_in();
+    stats_.bytes_sent = ch_.bytes_out();
+    snapshot::Marker m;
+    m.source = opts_.source;
+    m.started = ip_->started();
+    m.finished = std::time(nullptr);
+    m.entries = stats_.entries;
+    m.bytes = stats_.bytes_total;
+    m.warnings = stats_.warnings;
+    stats_.snapshot = ip_->publish(m).name;
+    Encoder e;
+    encode_summary(stats_, e);
+    ch_.send(Msg::summary, e.data());
+    ch_.flush();
+    return stats_;
+  }
+
+  void write_catalog() {
+    snapshot::CatalogWriter w(ip_->catalog());
+    has_followers_.resize(entries_.size());
+    for (std::uint32_t i = 0; i < entries_.size(); ++i) {
+      if (state_[i] != State::done) continue;
+      const FileEntry& e = entries_[i];
+      snapshot::CatalogEntry c;
+      c.path = e.path;
+      c.type = e.type;
+      c.mode = e.mode;
+      c.uid = e.uid;
+      c.gid = e.gid;
+      c.size = e.type == EntryType::regular || e.type == EntryType::symlink ? e.size : 0;
+      c.mtime_sec = e.mtime_sec;
+      c.mtime_nsec = e.mtime_nsec;
+      c.rdev = e.rdev;
+      c.xattr_digest = xattr_digest(e.xattrs);
+      c.link_target = e.link_target;
+      if (e.is_follower()) {
+        c.link_group = e.leader + 1ull;
+        c.hash = hashes_[e.leader];
+        c.size = entries_[e.leader].size;
+      } else if (has_followers_[i]) {
+        c.link_group = i + 1ull;
+      }
+      if (e.type == EntryType::regular && !e.is_follower()) c.hash = hashes_[i];
+      if (e.type == EntryType::regular) stats_.bytes_total += c.size;
+      ++stats_.entries;
+      w.add(c);
+    }
+    w.finish();
+  }
+
+  Channel& ch_;
+  const ReceiverOptions& opts_;
+  const WarningSink& warn_;
+  std::optional<snapshot::InProgress> ip_;
+  std::optional<snapshot::Catalog> prev_cat_;
+  std::optional<TreeWriter> tw_;
+  std::vector<FileEntry> entries_;
+  std::vector<std::optional<ContentHash>> hashes_;
+  std::vector<State> state_;
+  std::vector<bool> has_followers_;
+  std::unordered_map<std::string, std::uint32_t> dirs_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> followers_;
+  std::deque<Request> queue_;
+  std::deque<InFlight> inflight_;
+  std::size_t inflight_bytes_ = 0;
+  std::optional<Incoming> cur_;
+  ListDecoder dec_;
+  ReceiverStats stats_;
+};
+
+}  // namespace
+
+ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning) {
+  try {
+    return Receiver(ch, options, on_warning).run();
+  } catch (const Error& e) {
+    send_error(ch, e.what());
+    throw;
+  }
+}
+
+void encode_summary(const ReceiverStats& s, Encoder& e) {
+  e.bytes(s.snapshot);
+  for (auto v : {s.entries, s.warnings, s.linked, s.copied, s.delta_files, s.data_files,
+                 s.bytes_received, s.resumed, s.bytes_total, s.bytes_sent})
+    e.uvar(v);
+}
+
+ReceiverStats decode_summary(Decoder& d) {
+  ReceiverStats s;
+  s.snapshot = d.bytes();
+  for (auto* v : {&s.entries, &s.warnings, &s.linked, &s.copied, &s.delta_files, &s.data_files,
+                  &s.bytes_received, &s.resumed, &s.bytes_total, &s.bytes_sent})
+    *v = d.uvar();
+  d.expect_end();
+  return s;
+}
+
+}  // namespace coffer::transfer

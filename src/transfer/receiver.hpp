@@ -1,0 +1,45 @@
+// The receiver role (B): reads the file list, links what is unchanged, copies locally what
+// only changed metadata, requests the rest (deltas against the previous version or data),
+// writes it into the in-progress snapshot and publishes it. See docs/snapshots.md.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "wire.hpp"
+
+namespace coffer::transfer {
+
+struct ReceiverOptions {
+  std::filesystem::path repo;
+  std::string host;    // the snapshot name under hosts/
+  std::string source;  // shown in the marker
+};
+
+struct ReceiverStats {
+  std::string snapshot;  // timestamp directory name
+  std::uint64_t entries = 0;
+  std::uint64_t linked = 0;          // hard links to the previous snapshot
+  std::uint64_t resumed = 0;         // hard links to the tree of an interrupted attempt
+  std::uint64_t copied = 0;          // local copies (metadata-only changes, EMLINK)
+  std::uint64_t delta_files = 0;
+  std::uint64_t data_files = 0;
+  std::uint64_t bytes_total = 0;     // sum of regular file sizes in the snapshot
+  std::uint64_t bytes_received = 0;  // protocol bytes from the sender
+  std::uint64_t bytes_sent = 0;      // protocol bytes to the sender (requests, signatures)
+  std::uint64_t warnings = 0;
+};
+
+using WarningSink = std::function<void(std::string_view path, std::string_view message)>;
+
+// Runs the receiver after the handshake; publishes the snapshot and sends SUMMARY. On any
+// error the in-progress snapshot stays for the next run and the error is also sent to the peer.
+ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning);
+
+void encode_summary(const ReceiverStats& s, Encoder& e);
+ReceiverStats decode_summary(Decoder& d);
+
+}  // namespace coffer::transfer
