@@ -72,6 +72,9 @@ int run(int argc, char** argv) {
 
   register_vault_commands(app, ctx);
   register_config_commands(app, ctx);
+  register_backup_commands(app, ctx);
+  register_agent_commands(app, ctx);
+  register_snapshot_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -59,5 +59,8 @@ Secret prompt_passphrase(const std::string& prompt, bool confirm);
 
 void register_vault_commands(CLI::App& app, Context& ctx);
 void register_config_commands(CLI::App& app, Context& ctx);
+void register_backup_commands(CLI::App& app, Context& ctx);
+void register_agent_commands(CLI::App& app, Context& ctx);
+void register_snapshot_commands(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli
