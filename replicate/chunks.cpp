@@ -1,0 +1,80 @@
+#include "chunks.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+#include "coffer/util/error.hpp"
+#include "coffer/util/fd.hpp"
+
+namespace coffer::replicate {
+
+Geometry Geometry::make(std::uint64_t image_size, std::uint32_t detect, std::uint32_t manifest) {
+  Geometry g;
+  g.image_size = image_size;
+  g.detect = detect;
+  g.manifest = manifest;
+  g.chunk = std::max<std::uint64_t>({kMinChunkSize, detect, manifest});
+  return g;
+}
+
+bool Chunk::has_data(std::uint64_t rel, std::uint64_t len) const {
+  for (const auto& [b, e] : extents)
+    if (b < rel + len && e > rel) return true;
+  return false;
+}
+
+void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset,
+                std::uint64_t length, std::uint64_t capacity, Chunk& out) {
+  out.offset = offset;
+  out.length = length;
+  out.extents.clear();
+  out.data.resize(capacity);
+  const off_t end = static_cast<off_t>(offset + length);
+  off_t pos = static_cast<off_t>(offset);
+  while (pos < end) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // nothing but hole up to the end of the file
+      throw_errno("seek data in", shown, errno);
+    }
+    if (data >= end) break;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) throw_errno("seek hole in", shown, errno);
+    hole = std::min(hole, end);
+    out.extents.emplace_back(static_cast<std::uint64_t>(data) - offset,
+                             static_cast<std::uint64_t>(hole) - offset);
+    pos = hole;
+  }
+  std::uint64_t cursor = 0;
+  for (const auto& [b, e] : out.extents) {
+    if (b > cursor) std::memset(out.data.data() + cursor, 0, b - cursor);
+    auto buf = std::span(out.data).subspan(b, e - b);
+    std::size_t n = pread_full(fd, buf, static_cast<off_t>(offset + b), shown);
+    if (n != buf.size())
+      fail(ErrorKind::failed, "read", shown.native(), "the file shrank while being read");
+    cursor = e;
+  }
+  if (cursor < capacity) std::memset(out.data.data() + cursor, 0, capacity - cursor);
+}
+
+unsigned hashing_threads(unsigned requested) {
+  if (requested) return requested;
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+std::vector<std::byte> BufferPool::take() {
+  std::lock_guard lock(mu_);
+  if (free_.empty()) return {};
+  auto b = std::move(free_.back());
+  free_.pop_back();
+  return b;
+}
+
+void BufferPool::give(std::vector<std::byte> buf) {
+  std::lock_guard lock(mu_);
+  if (free_.size() < 16) free_.push_back(std::move(buf));
+}
+
+}  // namespace coffer::replicate

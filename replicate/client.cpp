@@ -1,0 +1,102 @@
+#include "client.hpp"
+
+#include <fmt/format.h>
+
+#include "coffer/util/units.hpp"
+
+namespace coffer::replicate {
+namespace {
+constexpr char kHelloMagic[16] = "coffer-replica";
+}
+
+ClientSession::ClientSession(const TargetSpec& target, std::uint64_t rate_limit)
+    : dest_(target.dest), link_(start_helper(target)),
+      ch_(std::make_unique<Channel>(link_->stream(), rate_limit)) {}
+
+ClientSession::~ClientSession() = default;
+
+ReplicaState ClientSession::hello() {
+  Encoder e;
+  e.raw(kHelloMagic, 16).u16(kProtocolVersion).u16(kProtocolVersion);
+  ch_->send(Msg::hello, e.bytes);
+  Frame f = ch_->expect(Msg::hello_reply);
+  Decoder d(f.payload, "HELLO reply from " + dest_, ErrorKind::failed);
+  if (d.u16() != kProtocolVersion)
+    fail(ErrorKind::failed, "connect to", dest_, "the helper chose an unsupported protocol version");
+  return decode_state(d.raw(d.remaining()), dest_);
+}
+
+void ClientSession::init() {
+  ch_->send(Msg::init);
+  ch_->expect(Msg::ok);
+}
+
+Manifest ClientSession::fetch_manifest() {
+  ch_->send(Msg::fetch_manifest);
+  std::vector<std::byte> bytes;
+  for (;;) {
+    Frame f = ch_->expect(Msg::manifest_data);
+    if (f.payload.empty()) fail(ErrorKind::failed, "read manifest from", dest_, "empty frame");
+    bool last = f.payload[0] != std::byte{0};
+    bytes.insert(bytes.end(), f.payload.begin() + 1, f.payload.end());
+    if (bytes.size() > (1ull << 40) / kManifestBlockSize * 32 + 4096)
+      fail(ErrorKind::integrity, "read manifest from", dest_, "the manifest is impossibly large");
+    if (last) break;
+  }
+  return Manifest::decode(bytes, "manifest on " + dest_);
+}
+
+void ClientSession::bye() {
+  ch_->send(Msg::bye);
+  ch_->flush();
+  link_->finish();
+}
+
+Assessment assess(const TargetState& ts, const ReplicaState& st, const std::string& dest) {
+  const TargetRecord& r = ts.record;
+  Assessment a;
+  if (r.generation == 0) {
+    a.standing = Standing::no_record;
+    return a;
+  }
+  std::string committed = fmt::format("B committed generation {} of {} there", r.generation, format_time(r.time));
+  if (!st.manifest) {
+    a.standing = Standing::missing;
+    a.explanation = st.kind == DirKind::replica && !st.detail.empty()
+                        ? fmt::format("the manifest on {} is unreadable ({}); {}", dest, st.detail, committed)
+                        : fmt::format("there is no replica at {}; {}", dest, committed);
+    return a;
+  }
+  const ManifestHeader& c = *st.manifest;
+  if (c.generation == r.generation && st.manifest_mac == r.manifest_mac) {
+    a.standing = Standing::matches;
+    return a;
+  }
+  if (c.generation == r.generation + 1) {
+    if (auto pending = ts.load_manifest(c.generation); pending && pending->mac == st.manifest_mac) {
+      a.standing = Standing::next_pending;
+      return a;
+    }
+  }
+  a.standing = Standing::mismatch;
+  if (!r.uuid.empty() && format_uuid(c.luks_uuid) != r.uuid)
+    a.explanation = fmt::format(
+        "{} holds a replica of another vault (LUKS UUID {}, generation {} of {}); this vault is {}",
+        dest, format_uuid(c.luks_uuid), c.generation, format_time(c.time), r.uuid);
+  else if (c.replica_id != r.replica_id)
+    a.explanation = fmt::format(
+        "{} holds a different replica (replica id {}, generation {} of {}) than the one B keeps "
+        "there (replica id {}): it was swapped",
+        dest, to_hex(c.replica_id.data(), 16), c.generation, format_time(c.time),
+        to_hex(r.replica_id.data(), 16));
+  else if (auto h = ts.find_in_history(st.manifest_mac))
+    a.explanation = fmt::format("{} was rolled back to generation {} of {}; {}", dest, h->generation,
+                                format_time(h->time), committed);
+  else
+    a.explanation = fmt::format(
+        "the manifest on {} (generation {}, dated {}) is not one B committed; {}", dest,
+        c.generation, format_time(c.time), committed);
+  return a;
+}
+
+}  // namespace coffer::replicate

@@ -1,0 +1,311 @@
+#include "journal.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "coffer/util/log.hpp"
+
+namespace coffer::replicate {
+namespace {
+
+constexpr char kMagic[8] = {'C', 'F', 'J', 'O', 'U', 'R', 'N', '1'};
+constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kRecordMagic = 0x43455243;  // "CREC" little-endian
+
+std::vector<std::byte> encode_file_header(const JournalHeader& h) {
+  Encoder e;
+  e.raw(kMagic, 8).u32(kVersion).u32(kJournalHeaderSize).raw(encode_journal_header(h));
+  e.hash(fast_hash(e.bytes));
+  return std::move(e.bytes);
+}
+
+std::vector<std::byte> encode_record_header(RecordType type, std::uint64_t offset,
+                                            std::uint32_t length, std::uint32_t payload_size,
+                                            const Hash128& checksum) {
+  Encoder e;
+  e.u32(kRecordMagic).u8(static_cast<std::uint8_t>(type)).zeros(3).u64(offset).u32(length);
+  e.u32(payload_size).hash(checksum);
+  return std::move(e.bytes);
+}
+
+void punch_zeros(int fd, const std::filesystem::path& shown, std::uint64_t offset,
+                 std::uint64_t length) {
+  if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) == 0)
+    return;
+  if (errno != EOPNOTSUPP && errno != ENOSYS) throw_errno("punch hole in", shown, errno);
+  std::vector<std::byte> zeros(std::min<std::uint64_t>(length, 1 << 20));
+  for (std::uint64_t done = 0; done < length;) {
+    std::uint64_t n = std::min<std::uint64_t>(zeros.size(), length - done);
+    pwrite_all(fd, std::span(zeros).first(n), static_cast<off_t>(offset + done), shown);
+    done += n;
+  }
+}
+
+}  // namespace
+
+ScannedJournal scan_journal(int fd, const std::filesystem::path& shown) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_errno("stat", shown, errno);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::vector<std::byte> buf(kJournalHeaderSize);
+  if (pread_full(fd, buf, 0, shown) != buf.size())
+    fail(ErrorKind::integrity, "read journal", shown.native(), "shorter than its header");
+  Decoder d(buf, shown.native());
+  if (std::memcmp(d.raw(8).data(), kMagic, 8) != 0) d.malformed("not a coffer journal");
+  if (d.u32() != kVersion) d.malformed("unsupported journal version");
+  if (d.u32() != kJournalHeaderSize) d.malformed("unexpected header size");
+  ScannedJournal j;
+  j.header = decode_journal_header(d);
+  if (d.hash128() != fast_hash(std::span(buf).first(kJournalHeaderSize - 16)))
+    d.malformed("header checksum mismatch");
+
+  std::uint64_t pos = kJournalHeaderSize;
+  j.valid_end = pos;
+  std::vector<std::byte> head(kRecordHeaderSize), payload;
+  while (pos < size) {
+    if (pos + kRecordHeaderSize > size || pread_full(fd, head, static_cast<off_t>(pos), shown) != head.size()) {
+      j.damage = fmt::format("record header at byte {} is truncated", pos);
+      break;
+    }
+    Decoder r(head, shown.native());
+    std::uint32_t magic = r.u32();
+    auto type = static_cast<RecordType>(r.u8());
+    r.raw(3);
+    ScannedRecord rec;
+    rec.info.type = type;
+    rec.info.offset = r.u64();
+    rec.info.length = r.u32();
+    rec.payload_size = r.u32();
+    rec.info.checksum = r.hash128();
+    rec.file_offset = pos;
+    if (magic != kRecordMagic || type < RecordType::data || type > RecordType::commit) {
+      j.damage = fmt::format("no valid record at byte {}", pos);
+      break;
+    }
+    if (rec.payload_size > kMaxFrame || pos + kRecordHeaderSize + rec.payload_size > size) {
+      j.damage = fmt::format("record at byte {} is truncated", pos);
+      break;
+    }
+    payload.resize(rec.payload_size);
+    if (pread_full(fd, payload, static_cast<off_t>(pos + kRecordHeaderSize), shown) != payload.size() ||
+        record_checksum(type, rec.info.offset, rec.info.length, payload) != rec.info.checksum) {
+      j.damage = fmt::format("record at byte {} fails its checksum", pos);
+      break;
+    }
+    pos += kRecordHeaderSize + rec.payload_size;
+    j.valid_end = pos;
+    if (type == RecordType::commit) {
+      if (rec.info.length != j.records.size()) {
+        j.damage = "commit record counts a different number of records";
+        break;
+      }
+      j.committed = true;
+      j.commit_payload = payload;
+      break;
+    }
+    j.records.push_back(rec);
+  }
+  return j;
+}
+
+JournalWriter::JournalWriter(std::filesystem::path partial, std::filesystem::path committed)
+    : partial_(std::move(partial)), committed_(std::move(committed)) {}
+
+void JournalWriter::begin(const JournalHeader& header, bool resume,
+                          const std::optional<ScannedJournal>& existing) {
+  header_ = header;
+  cursor_ = 0;
+  if (resume && existing && !existing->committed && existing->header == header) {
+    fd_ = open_fd(partial_, O_RDWR | O_NOFOLLOW);
+    records_ = existing->records;
+    end_ = records_.empty() ? kJournalHeaderSize
+                            : records_.back().file_offset + kRecordHeaderSize + records_.back().payload_size;
+    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) throw_errno("truncate", partial_, errno);
+    log::debug("resuming {} with {} records", partial_.native(), records_.size());
+    return;
+  }
+  records_.clear();
+  fd_ = open_fd(partial_, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+  auto head = encode_file_header(header);
+  pwrite_all(fd_.get(), head, 0, partial_);
+  end_ = head.size();
+}
+
+void JournalWriter::keep(std::uint32_t n) {
+  if (n > records_.size() - cursor_)
+    fail(ErrorKind::failed, "resume upload into", partial_.native(),
+         "protocol error: asked to keep more records than the journal holds");
+  cursor_ += n;
+}
+
+void JournalWriter::truncate_to_cursor() {
+  if (cursor_ >= records_.size()) return;
+  end_ = records_[cursor_].file_offset;
+  if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) throw_errno("truncate", partial_, errno);
+  records_.resize(cursor_);
+}
+
+void JournalWriter::write_record(RecordType type, std::uint64_t offset, std::uint32_t length,
+                                 const Hash128& checksum, std::span<const std::byte> payload) {
+  truncate_to_cursor();
+  auto head = encode_record_header(type, offset, length, static_cast<std::uint32_t>(payload.size()), checksum);
+  ScannedRecord rec{{type, offset, length, checksum}, static_cast<std::uint32_t>(payload.size()), end_};
+  pwrite_all(fd_.get(), head, static_cast<off_t>(end_), partial_);
+  pwrite_all(fd_.get(), payload, static_cast<off_t>(end_ + head.size()), partial_);
+  end_ += head.size() + payload.size();
+  records_.push_back(rec);
+  cursor_ = records_.size();
+}
+
+void JournalWriter::append(RecordType type, std::uint64_t offset, std::uint32_t length,
+                           const Hash128& checksum, std::span<const std::byte> payload) {
+  if (!fd_) fail(ErrorKind::failed, "write", partial_.native(), "protocol error: record before begin");
+  bool sizes_ok = type == RecordType::data   ? payload.size() == length
+                  : type == RecordType::zero ? payload.empty()
+                                             : false;
+  if (!sizes_ok || length == 0 || offset + length > header_.new_size)
+    fail(ErrorKind::failed, "write", partial_.native(),
+         fmt::format("protocol error: bad record for offset {} length {}", offset, length));
+  if (record_checksum(type, offset, length, payload) != checksum)
+    fail(ErrorKind::integrity, "receive block", fmt::format("offset {}", offset),
+         "the data arrived damaged (checksum mismatch)");
+  write_record(type, offset, length, checksum, payload);
+}
+
+void JournalWriter::append_manifest_delta(std::uint32_t count, std::span<const std::byte> entries) {
+  if (!fd_ || entries.size() != std::size_t{count} * 40)
+    fail(ErrorKind::failed, "write", partial_.native(), "protocol error: bad manifest delta");
+  write_record(RecordType::manifest_delta, 0, count,
+               record_checksum(RecordType::manifest_delta, 0, count, entries), entries);
+}
+
+void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::filesystem::path& image) {
+  if (!fd_) fail(ErrorKind::failed, "commit", partial_.native(), "protocol error: commit before begin");
+  truncate_to_cursor();
+  auto n = static_cast<std::uint32_t>(records_.size());
+  write_record(RecordType::commit, 0, n, record_checksum(RecordType::commit, 0, n, head_and_mac),
+               head_and_mac);
+  fsync_fd(fd_.get(), partial_);
+
+  // Claim the space the data will need in the (sparse) image now: a full disk must fail the
+  // upload, not the apply of a journal that is already committed.
+  UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
+  std::uint64_t run_begin = 0, run_end = 0;
+  auto reserve = [&](std::uint64_t b, std::uint64_t e) {
+    if (e > b && ::fallocate(img.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(b),
+                             static_cast<off_t>(e - b)) != 0 &&
+        errno != EOPNOTSUPP)
+      throw_errno("reserve space in", image, errno);
+  };
+  for (const auto& r : records_) {
+    if (r.info.type != RecordType::data) continue;
+    if (r.info.offset != run_end) {
+      reserve(run_begin, run_end);
+      run_begin = r.info.offset;
+    }
+    run_end = r.info.offset + r.info.length;
+  }
+  reserve(run_begin, run_end);
+  fsync_fd(img.get(), image);
+  struct statvfs vfs {};
+  std::uint64_t manifest_bytes = kManifestHeaderSize + 32 * ((header_.new_size + header_.manifest_block_size - 1) /
+                                                                  std::max<std::uint64_t>(1, header_.manifest_block_size)) + 32;
+  if (::fstatvfs(fd_.get(), &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < manifest_bytes + 65536)
+    throw_errno("reserve space for the new manifest beside", image, ENOSPC);
+
+  fd_.reset();
+  if (::rename(partial_.c_str(), committed_.c_str()) != 0) throw_errno("commit journal", committed_, errno);
+  fsync_dir(committed_.parent_path());
+}
+
+void JournalWriter::discard() noexcept {
+  fd_.reset();
+  ::unlink(partial_.c_str());
+}
+
+void JournalWriter::sync() noexcept {
+  if (fd_) (void)::fsync(fd_.get());
+}
+
+std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
+                            const std::filesystem::path& manifest_path) {
+  UniqueFd jfd = open_fd(journal, O_RDONLY | O_NOFOLLOW);
+  ScannedJournal j = scan_journal(jfd.get(), journal);
+  if (!j.committed)
+    fail(ErrorKind::integrity, "apply journal", journal.native(),
+         "the committed journal is damaged: " + j.damage);
+  const JournalHeader& h = j.header;
+  std::span<const std::byte> commit(j.commit_payload);
+  if (commit.size() != kManifestHeaderSize + kMacSize)
+    fail(ErrorKind::integrity, "apply journal", journal.native(), "malformed commit record");
+  Manifest next;
+  next.header = decode_manifest_header(commit.first(kManifestHeaderSize), journal.native());
+  std::memcpy(next.mac.bytes.data(), commit.data() + kManifestHeaderSize, kMacSize);
+  if (next.header.generation != h.new_generation || next.header.image_size != h.new_size ||
+      next.header.block_size != h.manifest_block_size)
+    fail(ErrorKind::integrity, "apply journal", journal.native(),
+         "commit record does not match the journal header");
+
+  std::error_code ec;
+  if (std::filesystem::exists(manifest_path, ec)) {
+    Manifest cur = Manifest::load(manifest_path);
+    if (cur.header.generation != h.base_generation && cur.header.generation != h.new_generation)
+      fail(ErrorKind::integrity, "apply journal", journal.native(),
+           fmt::format("it leads from generation {} to {}, but the manifest is generation {}",
+                       h.base_generation, h.new_generation, cur.header.generation));
+    if (cur.header.block_size != next.header.block_size)
+      fail(ErrorKind::integrity, "apply journal", journal.native(), "manifest block size differs");
+    next.entries = std::move(cur.entries);
+  } else if (h.base_generation != 0) {
+    fail(ErrorKind::integrity, "apply journal", journal.native(),
+         fmt::format("it follows generation {}, but there is no manifest", h.base_generation));
+  }
+
+  UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
+  if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0) throw_errno("resize", image, errno);
+  std::vector<std::byte> payload;
+  std::vector<std::pair<std::uint64_t, Hash256>> delta;
+  for (const auto& r : j.records) {
+    payload.resize(r.payload_size);
+    if (pread_full(jfd.get(), payload, static_cast<off_t>(r.file_offset + kRecordHeaderSize), journal) !=
+        payload.size())
+      fail(ErrorKind::integrity, "apply journal", journal.native(), "record vanished while applying");
+    switch (r.info.type) {
+      case RecordType::data:
+        pwrite_all(img.get(), payload, static_cast<off_t>(r.info.offset), image);
+        break;
+      case RecordType::zero:
+        punch_zeros(img.get(), image, r.info.offset, r.info.length);
+        break;
+      case RecordType::manifest_delta: {
+        Decoder d(payload, journal.native());
+        for (std::uint32_t i = 0; i < r.info.length; ++i) {
+          std::uint64_t index = d.u64();
+          delta.emplace_back(index, d.hash256());
+        }
+        break;
+      }
+      case RecordType::commit:
+        break;
+    }
+  }
+  fsync_fd(img.get(), image);
+
+  next.entries.resize(next.header.block_count(), zero_block_hash(next.header.block_size));
+  for (const auto& [index, hash] : delta) {
+    if (index >= next.entries.size())
+      fail(ErrorKind::integrity, "apply journal", journal.native(), "manifest entry out of range");
+    next.entries[index] = hash;
+  }
+  next.save(manifest_path);
+  if (::unlink(journal.c_str()) != 0) throw_errno("remove applied journal", journal, errno);
+  fsync_dir(journal.parent_path());
+  return h.new_generation;
+}
+
+}  // namespace coffer::replicate

@@ -1,0 +1,32 @@
+// Starting the helper on C: `coffer replica-serve DIR` as a local child over pipes, or over an
+// SSH exec channel for [user@]host:DIR. Both give the same ByteStream.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "coffer/replicate/replicate.hpp"
+#include "coffer/util/remote.hpp"
+
+namespace coffer::replicate {
+
+struct Destination {
+  std::string text;
+  std::optional<RemoteSpec> remote;
+  std::filesystem::path dir;  // local directory, or the path on the remote host
+};
+
+Destination parse_destination(std::string_view text);
+
+class HelperLink {
+ public:
+  virtual ~HelperLink() = default;
+  virtual ByteStream& stream() = 0;
+  // Ends the session: closes our side and waits for the helper to exit.
+  virtual void finish() = 0;
+};
+
+std::unique_ptr<HelperLink> start_helper(const TargetSpec& target);
+
+}  // namespace coffer::replicate

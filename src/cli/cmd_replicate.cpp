@@ -1,0 +1,250 @@
+// coffer replicate IMAGE DEST | replica-serve DIR | replica status IMAGE DEST | replica verify IMAGE DEST
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "coffer/replicate/manifest.hpp"
+#include "coffer/replicate/replicate.hpp"
+#include "coffer/util/error.hpp"
+#include "coffer/util/lock.hpp"
+#include "coffer/util/log.hpp"
+#include "coffer/util/units.hpp"
+#include "coffer/vault/vault.hpp"
+#include "context.hpp"
+#include "exit_codes.hpp"
+
+namespace coffer::cli {
+namespace {
+
+namespace rep = coffer::replicate;
+
+// IMAGE DEST plus the options that say how to reach DEST.
+struct TargetArgs {
+  std::filesystem::path image;
+  std::string dest;
+  std::string block_size;
+  std::string remote_command;
+  std::optional<std::filesystem::path> ssh_config, ssh_identity;
+  std::optional<int> ssh_port;
+  unsigned threads = 0;
+
+  void add_to(CLI::App& cmd, bool with_block_size) {
+    cmd.add_option("IMAGE", image, "Vault image file")->required();
+    cmd.add_option("DEST", dest, "Replica: DIR, [user@]host:DIR, or a [[target]] name from the config")
+        ->required();
+    if (with_block_size)
+      cmd.add_option("--block-size", block_size,
+                     "Change-detection block, a power of two from 4K to 64M (default 64K or the target's)");
+    cmd.add_option("--remote-command", remote_command,
+                   "Program that starts coffer on C (default: coffer; locally: this binary)");
+    cmd.add_option("--ssh-config", ssh_config, "SSH client config instead of ~/.ssh/config");
+    cmd.add_option("--ssh-identity", ssh_identity, "SSH identity file to try first");
+    cmd.add_option("--ssh-port", ssh_port, "SSH port (wins over the config's)");
+    cmd.add_option("--threads", threads, "Hashing threads (default: every core)");
+  }
+
+  rep::TargetSpec target(Context& ctx) const {
+    const config::Config* cfg = ctx.config();
+    std::optional<std::uint64_t> bs;
+    if (!block_size.empty()) bs = parse_size(block_size, "--block-size");
+    rep::TargetSpec t = rep::resolve_target(dest, cfg ? cfg->targets : std::vector<config::Target>{}, bs);
+    if (!remote_command.empty()) t.remote_command = remote_command;
+    t.ssh.config_file = ssh_config;
+    t.ssh.identity = ssh_identity;
+    t.ssh.port = ssh_port;
+    return t;
+  }
+
+  vault::Location location(Context& ctx) const { return {image, ctx.runtime_dir()}; }
+};
+
+rep::VaultFacts vault_facts(const vault::Location& where) {
+  vault::Status s = vault::status(where);
+  if (!s.exists) throw_errno("open vault", where.image, ENOENT, ErrorKind::missing);
+  return {where.image, s.uuid, s.mapped, s.mounted_at};
+}
+
+std::string when(std::int64_t t) { return t ? rep::format_time(t) : std::string("never"); }
+
+void add_replicate(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("replicate", "Send the changed blocks of a closed vault to a replica on C");
+  auto args = std::make_shared<TargetArgs>();
+  auto secrets = std::make_shared<SecretOptions>();
+  auto rate = std::make_shared<std::string>();
+  auto reseed = std::make_shared<bool>(false);
+  args->add_to(*cmd, true);
+  secrets->add_to(*cmd);
+  cmd->add_option("--limit-rate", *rate, "Upload at most this many bytes per second, e.g. 10M");
+  cmd->add_flag("--reseed", *reseed, "C lost its replica: upload a new one instead of failing");
+  cmd->callback([&ctx, args, secrets, rate, reseed] {
+    ctx.action = [&ctx, args, secrets, rate, reseed] {
+      rep::ReplicateOptions o;
+      o.target = args->target(ctx);
+      o.limit_rate = rate->empty() ? 0 : parse_size(*rate, "--limit-rate");
+      o.threads = args->threads;
+      o.reseed = *reseed;
+      vault::Location where = args->location(ctx);
+      std::filesystem::create_directories(where.runtime_dir);
+      // The vault lock keeps `vault open` away while the image is read.
+      FileLock lock(where.lock_path());
+      o.vault = vault_facts(where);
+      rep::refuse_open_vault(o.vault);
+      config::Credentials creds = secrets->load(ctx, where.image.native());
+      Secret key = vault::volume_key(where, creds);
+      o.volume_key = &key;
+      rep::ReplicateResult r = rep::replicate(o);
+      ctx.say(fmt::format("replicated {} to {}: generation {} ({} of {} blocks of {} changed, {} of data)",
+                          where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
+                          format_size(r.block_size), format_size(r.bytes_changed)));
+      if (r.records_resumed)
+        ctx.say(fmt::format("resumed an interrupted upload: {} already on C", format_size(r.bytes_resumed)));
+      ctx.say(fmt::format("sent {} ({} bytes), received {}, in {:.2f} s", format_size(r.bytes_sent),
+                          r.bytes_sent, format_size(r.bytes_received), r.seconds));
+      ctx.emit_json({{"type", "replicated"}, {"image", where.image.native()}, {"target", r.target},
+                     {"dest", r.dest}, {"base_generation", r.base_generation},
+                     {"generation", r.generation}, {"time", r.time}, {"image_size", r.image_size},
+                     {"block_size", r.block_size}, {"blocks", r.blocks},
+                     {"blocks_changed", r.blocks_changed}, {"bytes_changed", r.bytes_changed},
+                     {"bytes_zeroed", r.bytes_zeroed}, {"records_resumed", r.records_resumed},
+                     {"bytes_resumed", r.bytes_resumed}, {"bytes_sent", r.bytes_sent},
+                     {"bytes_received", r.bytes_received}, {"full_compare", r.full_compare},
+                     {"recovered_generation", r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()},
+                     {"seconds", r.seconds}});
+      return int{kOk};
+    };
+  });
+}
+
+void add_serve(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "replica-serve",
+      "Serve one replica directory to `coffer replicate` over stdin/stdout (runs on C; usable as "
+      "an authorized_keys forced command; never touches anything outside DIR)");
+  auto dir = std::make_shared<std::filesystem::path>();
+  cmd->add_option("DIR", *dir, "The replica directory")->required();
+  cmd->callback([&ctx, dir] {
+    ctx.action = [dir] {
+      FdStream io(STDIN_FILENO, STDOUT_FILENO, "B");
+      try {
+        rep::serve(std::filesystem::absolute(*dir), io);
+      } catch (const Error& e) {
+        // Already sent to B, which reports it; only -v shows it here.
+        log::debug("{}", e.what());
+        return exit_code_for(e.kind());
+      }
+      return int{kOk};
+    };
+  });
+}
+
+void add_status(CLI::App& replica, Context& ctx) {
+  auto* cmd = replica.add_subcommand("status", "Show what B committed to a replica and what C holds");
+  auto args = std::make_shared<TargetArgs>();
+  args->add_to(*cmd, false);
+  cmd->callback([&ctx, args] {
+    ctx.action = [&ctx, args] {
+      rep::TargetSpec t = args->target(ctx);
+      rep::VaultFacts facts = vault_facts(args->location(ctx));
+      rep::StatusReport r = rep::replica_status(facts, t);
+      auto gen_json = [](const rep::GenerationInfo& g) {
+        return nlohmann::json{{"generation", g.generation}, {"time", g.time}, {"image_size", g.image_size}};
+      };
+      nlohmann::json j = {{"type", "replica_status"}, {"target", r.target}, {"dest", r.dest},
+                          {"state_dir", r.state_dir.native()}, {"recorded", r.recorded},
+                          {"b_record", gen_json(r.b_record)}, {"block_size", r.block_size},
+                          {"blocks", r.blocks}, {"last_result", r.last_result},
+                          {"last_run_time", r.last_run_time}, {"last_bytes_sent", r.last_bytes_sent},
+                          {"last_verify", r.last_verify}, {"replica_present", r.replica_present},
+                          {"c_manifest", r.c_manifest ? gen_json(*r.c_manifest) : nlohmann::json()},
+                          {"c_image_size", r.c_image_size ? nlohmann::json(*r.c_image_size) : nlohmann::json()},
+                          {"matches", r.matches}, {"mismatch", r.mismatch},
+                          {"partial_bytes", r.partial_bytes}};
+      ctx.emit_json(j);
+      ctx.say(fmt::format("target:       {} ({})", r.target, r.dest));
+      ctx.say(fmt::format("state on B:   {}", r.state_dir.native()));
+      if (r.recorded)
+        ctx.say(fmt::format("B committed:  generation {} of {}, {}, {} blocks of {}", r.b_record.generation,
+                            when(r.b_record.time), format_size(r.b_record.image_size), r.blocks,
+                            format_size(r.block_size)));
+      else
+        ctx.say("B committed:  nothing yet");
+      if (!r.last_result.empty())
+        ctx.say(fmt::format("last run:     {} at {}, sent {}", r.last_result, when(r.last_run_time),
+                            format_size(r.last_bytes_sent)));
+      if (!r.last_verify.empty()) ctx.say(fmt::format("last verify:  {}", r.last_verify));
+      if (r.c_manifest)
+        ctx.say(fmt::format("on C:         generation {} of {}, image {}", r.c_manifest->generation,
+                            when(r.c_manifest->time),
+                            r.c_image_size ? format_size(*r.c_image_size) : std::string("missing")));
+      else
+        ctx.say(r.replica_present ? "on C:         an empty replica" : "on C:         no replica");
+      if (r.partial_bytes)
+        ctx.say(fmt::format("pending:      an interrupted upload ({}) the next run resumes",
+                            format_size(r.partial_bytes)));
+      if (!r.replica_present)
+        fail(ErrorKind::missing, "replica status", r.dest,
+             r.mismatch.empty() ? "there is no replica there" : r.mismatch);
+      if (!r.mismatch.empty()) fail(ErrorKind::integrity, "replica status", r.dest, r.mismatch);
+      ctx.say(r.recorded ? "C holds what B committed" : "B has no record of this replica");
+      return int{kOk};
+    };
+  });
+}
+
+void add_verify(CLI::App& replica, Context& ctx) {
+  auto* cmd = replica.add_subcommand(
+      "verify", "Have C hash its copy and compare with B's record, without downloading it");
+  auto args = std::make_shared<TargetArgs>();
+  auto secrets = std::make_shared<SecretOptions>();
+  args->add_to(*cmd, false);
+  secrets->add_to(*cmd);
+  cmd->callback([&ctx, args, secrets] {
+    ctx.action = [&ctx, args, secrets] {
+      rep::TargetSpec t = args->target(ctx);
+      vault::Location where = args->location(ctx);
+      rep::VaultFacts facts = vault_facts(where);
+      // The key is only needed when B has no record of the target; never prompt for it here.
+      const config::Config* cfg = ctx.config();
+      config::Credentials creds = config::load_credentials(
+          config::resolve_secret_paths(secrets->paths, cfg ? &cfg->vault.secrets : nullptr));
+      std::optional<Secret> key;
+      if (creds.any()) key = vault::volume_key(where, creds);
+      rep::VerifyReport r = rep::verify(facts, t, key ? &*key : nullptr, args->threads);
+      nlohmann::json bad = nlohmann::json::array();
+      for (const auto& b : r.bad_blocks)
+        bad.push_back({{"offset", b.offset}, {"length", b.length}, {"reason", b.reason}});
+      ctx.emit_json({{"type", "replica_verify"}, {"target", r.target}, {"dest", r.dest},
+                     {"generation", r.generation}, {"time", r.time}, {"ok", r.ok()},
+                     {"blocks_checked", r.blocks_checked}, {"blocks_challenged", r.blocks_challenged},
+                     {"problems", r.problems}, {"bad_blocks", bad}});
+      for (const auto& p : r.problems) log::warn("{}", p);
+      constexpr std::size_t kShown = 200;
+      for (std::size_t i = 0; i < r.bad_blocks.size() && i < kShown; ++i) {
+        const auto& b = r.bad_blocks[i];
+        log::warn("bad block at offset {} ({} bytes): {}", b.offset, b.length, b.reason);
+      }
+      if (r.bad_blocks.size() > kShown)
+        log::warn("... and {} more bad blocks (--json lists them all)", r.bad_blocks.size() - kShown);
+      if (!r.ok())
+        fail(ErrorKind::integrity, "verify replica at", r.dest,
+             fmt::format("{} problem(s), {} bad block(s) against generation {} of {}", r.problems.size(),
+                         r.bad_blocks.size(), r.generation, when(r.time)));
+      ctx.say(fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
+                          "with a fresh challenge)",
+                          r.dest, r.generation, when(r.time), r.blocks_checked, r.blocks_challenged));
+      return int{kOk};
+    };
+  });
+}
+
+}  // namespace
+
+void register_replicate_commands(CLI::App& app, Context& ctx) {
+  add_replicate(app, ctx);
+  add_serve(app, ctx);
+  auto* replica = app.add_subcommand("replica", "Inspect and verify replicas on C");
+  replica->require_subcommand(1);
+  add_status(*replica, ctx);
+  add_verify(*replica, ctx);
+}
+
+}  // namespace coffer::cli
