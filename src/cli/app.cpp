@@ -75,6 +75,7 @@ int run(int argc, char** argv) {
   register_backup_commands(app, ctx);
   register_agent_commands(app, ctx);
   register_snapshot_commands(app, ctx);
+  register_replicate_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

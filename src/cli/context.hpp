@@ -62,5 +62,6 @@ void register_config_commands(CLI::App& app, Context& ctx);
 void register_backup_commands(CLI::App& app, Context& ctx);
 void register_agent_commands(CLI::App& app, Context& ctx);
 void register_snapshot_commands(CLI::App& app, Context& ctx);
+void register_replicate_commands(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli
