@@ -1,0 +1,80 @@
+// Which target a DEST names, block size rules, and the refusal to replicate an open vault.
+#include <gtest/gtest.h>
+
+#include "coffer/replicate/replicate.hpp"
+#include "coffer/util/error.hpp"
+#include "transport.hpp"
+
+namespace coffer::replicate {
+namespace {
+
+TEST(Targets, RefusesAnOpenVault) {
+  VaultFacts v;
+  v.image = "/srv/vault.img";
+  v.uuid = "0b3c6a5e-1f2d-4c8b-9a7e-123456789abc";
+  EXPECT_NO_THROW(refuse_open_vault(v));
+  v.mounted_at = "/run/coffer/mnt/vault";
+  try {
+    refuse_open_vault(v);
+    FAIL() << "an open vault was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/run/coffer/mnt/vault"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/srv/vault.img"), std::string::npos) << e.what();
+  }
+  v.mounted_at.reset();
+  v.mapped = true;
+  EXPECT_THROW(refuse_open_vault(v), Error) << "mapped but not mounted (a killed run)";
+}
+
+TEST(Targets, BlockSizes) {
+  EXPECT_EQ(check_block_size(4096), 4096u);
+  EXPECT_EQ(check_block_size(64 << 20), 64u << 20);
+  for (std::uint64_t bad : {0ull, 2048ull, 12288ull, 128ull << 20}) {
+    try {
+      check_block_size(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::usage);
+    }
+  }
+}
+
+TEST(Targets, ResolvesConfiguredAndAdHocTargets) {
+  std::vector<config::Target> cfg(1);
+  cfg[0].name = "offsite";
+  cfg[0].dest = "backup@far:/srv/replica";
+  cfg[0].block_size = 16384;
+  cfg[0].remote_command = "/opt/coffer/bin/coffer";
+  for (const char* arg : {"offsite", "backup@far:/srv/replica"}) {
+    TargetSpec t = resolve_target(arg, cfg, std::nullopt);
+    EXPECT_EQ(t.name, "offsite");
+    EXPECT_EQ(t.dest, "backup@far:/srv/replica");
+    EXPECT_EQ(t.block_size, 16384u);
+    EXPECT_EQ(t.remote_command, "/opt/coffer/bin/coffer");
+  }
+  EXPECT_EQ(resolve_target("offsite", cfg, 4096).block_size, 4096u);
+  TargetSpec a = resolve_target("/srv/r/", cfg, std::nullopt), b = resolve_target("/srv/r", cfg, std::nullopt);
+  EXPECT_EQ(a.name, b.name) << "the same directory is the same target";
+  EXPECT_EQ(a.dest, "/srv/r");
+  EXPECT_EQ(a.block_size, kDefaultBlockSize);
+  EXPECT_NE(a.name, resolve_target("host:/srv/r", cfg, std::nullopt).name);
+  EXPECT_THROW(resolve_target("host:", cfg, std::nullopt), Error);
+}
+
+TEST(Targets, ParsesDestinations) {
+  Destination d = parse_destination("user@c.example:/srv/r");
+  ASSERT_TRUE(d.remote);
+  EXPECT_EQ(d.remote->user, "user");
+  EXPECT_EQ(d.remote->host, "c.example");
+  EXPECT_EQ(d.dir, "/srv/r");
+  Destination l = parse_destination("./x:y");
+  EXPECT_FALSE(l.remote) << "a ':' after a '/' is part of a local name";
+  EXPECT_TRUE(l.dir.is_absolute());
+}
+
+TEST(Targets, StateLivesNextToTheImage) {
+  EXPECT_EQ(target_state_dir("/srv/vault.img", "offsite"), "/srv/vault.img.coffer/targets/offsite");
+}
+
+}  // namespace
+}  // namespace coffer::replicate
