@@ -12,6 +12,7 @@
 #include "coffer/util/process.hpp"
 #include "coffer/util/remote.hpp"
 #include "coffer/util/ssh.hpp"
+#include "read_ahead.hpp"
 #include "receiver.hpp"
 #include "sender.hpp"
 
@@ -137,7 +138,8 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     stream->exit_status();
   } else if (repo_remote) {
     auto stream = ssh_exec(*repo_remote, agent_argv(req));
-    Channel ch(*stream);
+    ReadAheadStream read_ahead(*stream);
+    Channel ch(read_ahead);
     try {
       client_hello(ch, 'R', {{"repo", repo_remote->path}, {"name", host}, {"source", req.source}});
       WalkOptions walk = walk_options(req.filter_rules, req.one_file_system);
