@@ -23,7 +23,7 @@ void grow(const Location& where, const config::Credentials& creds, std::uint64_t
   check_image(where.image);
   if (!device_mapper_available())
     fail(ErrorKind::failed, "grow", where.image.native(),
-         "this kernel has no device-mapper (/dev/mapper/control missing)");
+         "this kernel has no device-mapper (/dev/mapper/control cannot be opened)");
   std::filesystem::create_directories(where.runtime_dir);
   FileLock lock(where.lock_path());
   Observed seen = observe(where);
@@ -64,7 +64,7 @@ void grow(const Location& where, const config::Credentials& creds, std::uint64_t
     mounted.release();
   }
   std::filesystem::remove(target);
-  log::info("grew vault {} from {} to {}", where.image.native(), format_size(old_size),
+  log::debug("grew vault {} from {} to {}", where.image.native(), format_size(old_size),
             format_size(new_size));
 }
 

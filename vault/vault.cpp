@@ -65,13 +65,20 @@ void ensure_runtime_dir(const Location& where) {
 void require_device_mapper(const std::filesystem::path& image) {
   if (!device_mapper_available())
     fail(ErrorKind::failed, "map", image.native(),
-         "this kernel has no device-mapper (/dev/mapper/control missing); run coffer where "
+         "this kernel has no device-mapper (/dev/mapper/control cannot be opened); run coffer where "
          "dm-crypt is available, e.g. inside User-Mode Linux (see docs/vault.md)");
 }
 
 }  // namespace
 
-bool device_mapper_available() { return ::access("/dev/mapper/control", F_OK) == 0; }
+bool device_mapper_available() {
+  // The node alone proves nothing: libdevmapper creates /dev/mapper/control with mknod even on
+  // kernels without device-mapper. Opening it does.
+  int fd = ::open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
 
 void create(const Location& where, const CreateOptions& options,
             const config::Credentials& new_keys) {
@@ -114,7 +121,7 @@ void create(const Location& where, const CreateOptions& options,
   fsync_fd(sync.get(), where.image);
   fsync_dir(where.image.parent_path().empty() ? "." : where.image.parent_path());
   cleanup.done();
-  log::info("created vault {} ({}, LUKS2 {}, uuid {})", where.image.native(),
+  log::debug("created vault {} ({}, LUKS2 {}, uuid {})", where.image.native(),
             format_size(options.size), dev.cipher(), dev.uuid());
 }
 

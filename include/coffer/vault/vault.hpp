@@ -91,7 +91,7 @@ void grow(const Location& where, const config::Credentials& creds, std::uint64_t
 // The LUKS volume key, unlocked by `creds` (for deriving replication MAC keys on B).
 Secret volume_key(const Location& where, const config::Credentials& creds);
 
-// True if /dev/mapper/control exists: dm-crypt can be used on this kernel.
+// True if /dev/mapper/control can be opened: dm-crypt can be used on this kernel.
 bool device_mapper_available();
 
 }  // namespace coffer::vault
