@@ -16,6 +16,8 @@ namespace coffer::replicate {
 namespace {
 
 constexpr std::uint32_t kDeltaPerFrame = 16384;
+// Longest run of changed blocks sent as one record: also the granularity of a resumed upload.
+constexpr std::uint64_t kMaxRecord = 1 << 20;
 
 // What C holds before this run: the generation the upload builds on.
 struct Base {
@@ -196,7 +198,8 @@ class Run {
         const std::uint32_t k0 = cc.changed[i];
         const bool zero = out.digest[first + k0] == zero_fast;
         std::size_t j = i + 1;
-        while (j < cc.changed.size() && cc.changed[j] == cc.changed[j - 1] + 1 &&
+        const std::uint64_t max_blocks = std::max<std::uint64_t>(1, kMaxRecord / D_);
+        while (j < cc.changed.size() && j - i < max_blocks && cc.changed[j] == cc.changed[j - 1] + 1 &&
                (out.digest[first + cc.changed[j]] == zero_fast) == zero)
           ++j;
         const std::uint64_t off = c.offset + std::uint64_t{k0} * D_;

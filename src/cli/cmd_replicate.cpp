@@ -157,7 +157,8 @@ void add_status(CLI::App& replica, Context& ctx) {
                           {"c_manifest", r.c_manifest ? gen_json(*r.c_manifest) : nlohmann::json()},
                           {"c_image_size", r.c_image_size ? nlohmann::json(*r.c_image_size) : nlohmann::json()},
                           {"matches", r.matches}, {"mismatch", r.mismatch},
-                          {"partial_bytes", r.partial_bytes}};
+                          {"partial_bytes", r.partial_bytes},
+                          {"recovered_generation", r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()}};
       ctx.emit_json(j);
       ctx.say(fmt::format("target:       {} ({})", r.target, r.dest));
       ctx.say(fmt::format("state on B:   {}", r.state_dir.native()));
@@ -177,6 +178,9 @@ void add_status(CLI::App& replica, Context& ctx) {
                             r.c_image_size ? format_size(*r.c_image_size) : std::string("missing")));
       else
         ctx.say(r.replica_present ? "on C:         an empty replica" : "on C:         no replica");
+      if (r.recovered_generation)
+        ctx.say(fmt::format("recovered:    C finished applying generation {} left by an interrupted run",
+                            *r.recovered_generation));
       if (r.partial_bytes)
         ctx.say(fmt::format("pending:      an interrupted upload ({}) the next run resumes",
                             format_size(r.partial_bytes)));
