@@ -85,6 +85,15 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    // CLI11 would quote the stray words; one of them may be a secret typed by mistake
+    // (`--passphrase hunter2`), so name only the option-like ones.
+    std::string names;
+    for (const auto& extra : app.remaining())
+      if (!extra.empty() && extra[0] == '-') names += " " + extra.substr(0, extra.find('='));
+    std::fprintf(stderr, "coffer: usage error: unexpected arguments%s%s (see 'coffer --help')\n",
+                 names.empty() ? "" : ":", names.c_str());
+    return kUsage;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "coffer: usage error: %s (see 'coffer --help')\n", e.what());
     return kUsage;

@@ -15,7 +15,8 @@ namespace coffer::cli {
 const config::Config* Context::config() {
   if (!config_loaded_) {
     config_loaded_ = true;
-    bool explicit_path = global.config_path || std::getenv("COFFER_CONFIG");
+    const char* env = std::getenv("COFFER_CONFIG");
+    bool explicit_path = global.config_path || (env && *env);
     std::filesystem::path path = config::default_config_path(global.config_path);
     if (explicit_path || std::filesystem::exists(path))
       config_ = config::load_valid_config(path);
