@@ -28,24 +28,38 @@ step "B: create an encrypted vault (LUKS2 argon2id, ext4) with a generated key f
   --kdf-memory 64M --kdf-iterations 4 --kdf-parallel 1
 "$coffer" vault status "$image"
 
-step "B: open the vault and take two snapshots of A (the second hard-links unchanged files)"
-"$coffer" vault open "$image" --key-file "$key" --mount "$mnt"
-"$coffer" backup "$work/A/src" "$mnt" --name demo
-printf 'changed\n' >> "$work/A/src/report.txt"
-sleep 1
-"$coffer" backup "$work/A/src" "$mnt" --name demo
-"$coffer" snapshots "$mnt"
-"$coffer" vault close "$image"
+cat >"$work/coffer.toml" <<TOML
+runtime_dir = "$work/B/run"
 
-step "B -> C: replicate the closed vault's changed blocks to the untrusted replica"
-"$coffer" replicate "$image" "$work/C" --key-file "$key"
-"$coffer" replica verify "$image" "$work/C" --key-file "$key"
+[vault]
+image = "$image"
+mount = "$mnt"
+key_file = "$key"
+
+[[source]]
+name = "demo"
+path = "$work/A/src"
+
+[[target]]
+name = "offsite"
+dest = "$work/C"
+TOML
+export COFFER_CONFIG="$work/coffer.toml"
+"$coffer" config check
+
+step "nightly run 1: snapshot A into the vault, close it, replicate to C, verify C"
+"$coffer" run --verify
+
+step "A changes; nightly run 2: unchanged files become hard links, only changed blocks go to C"
+printf 'changed\n' >> "$work/A/src/report.txt"
+"$coffer" run --verify
 cmp "$image" "$work/C/image" && echo "replica on C is byte-identical to the vault on B"
 
-step "B: reopen the vault and compare the latest snapshot with A"
-"$coffer" vault open "$image" --key-file "$key" --mount "$mnt"
+step "B: open the vault, list the snapshots, compare the latest with A"
+"$coffer" vault open
+"$coffer" snapshots "$mnt"
 latest=$(readlink -f "$mnt/hosts/demo/latest")
 diff -r "$work/A/src" "$latest/tree"
 echo "latest snapshot $latest equals the source"
-"$coffer" vault close "$image"
-step "done: vault $image, replica $work/C"
+"$coffer" vault close
+step "done: vault $image, replica $work/C, config $work/coffer.toml"

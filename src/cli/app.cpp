@@ -76,6 +76,7 @@ int run(int argc, char** argv) {
   register_agent_commands(app, ctx);
   register_snapshot_commands(app, ctx);
   register_replicate_commands(app, ctx);
+  register_run_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -63,5 +63,6 @@ void register_backup_commands(CLI::App& app, Context& ctx);
 void register_agent_commands(CLI::App& app, Context& ctx);
 void register_snapshot_commands(CLI::App& app, Context& ctx);
 void register_replicate_commands(CLI::App& app, Context& ctx);
+void register_run_command(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli

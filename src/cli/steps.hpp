@@ -1,0 +1,36 @@
+// Steps shared by the single-purpose commands (backup, replicate) and by `coffer run`, which
+// chains them: building requests from options or config, and reporting each step's result.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "coffer/replicate/replicate.hpp"
+#include "coffer/transfer/backup.hpp"
+#include "coffer/vault/vault.hpp"
+#include "context.hpp"
+
+namespace coffer::cli {
+
+// Reads an --exclude-from / exclude_from file: one rule a line ('- PATTERN', '+ PATTERN' or a
+// bare PATTERN meaning exclude); '#' and ';' start comments. Appends to `rules`.
+void append_filter_file(const std::filesystem::path& file, std::vector<std::string>& rules);
+
+// A backup of a configured source into `repo`.
+transfer::BackupRequest backup_request(const config::Source& source, const std::filesystem::path& repo);
+
+// Runs one backup and reports it (human line, JSON object, warnings as they come).
+transfer::BackupResult run_reported_backup(Context& ctx, const transfer::BackupRequest& req);
+
+// What replicate needs to know about the vault; missing image: kind missing.
+replicate::VaultFacts vault_facts(const vault::Location& where);
+
+// Replicates and reports one target (the caller holds the vault lock and the volume key).
+replicate::ReplicateResult run_reported_replication(Context& ctx, const vault::Location& where,
+                                                    const replicate::ReplicateOptions& options);
+
+// Reports a verification; a failed one throws Error(kind integrity) naming the replica.
+void report_verify(Context& ctx, const replicate::VerifyReport& report);
+
+}  // namespace coffer::cli
