@@ -58,11 +58,13 @@ void register_backup_commands(CLI::App& app, Context& ctx) {
                   "File of rules, one per line ('- PATTERN', '+ PATTERN' or PATTERN)");
   cmd->add_flag("-x,--one-file-system", args->req.one_file_system,
                 "Do not cross file system boundaries on the source");
-  cmd->add_option("--remote-command", args->req.remote_command,
-                  "How to run coffer on the remote side (default: coffer from its PATH)");
-  cmd->callback([&ctx, args] {
-    ctx.action = [&ctx, args]() -> int {
+  auto* remote_cmd = cmd->add_option("--remote-command", args->req.remote_command,
+                                     "How to run coffer on the other side (default: coffer from "
+                                     "the remote PATH; for a local SOURCE, this binary)");
+  cmd->callback([&ctx, args, remote_cmd] {
+    ctx.action = [&ctx, args, remote_cmd]() -> int {
       transfer::BackupRequest req = args->req;
+      if (remote_cmd->count() > 0) req.local_agent_command = req.remote_command;
       for (const auto& file : args->exclude_from) {
         std::string text = read_file(file);
         std::string_view rest = text;

@@ -152,7 +152,11 @@ std::string format_entry(const CatalogEntry& e) {
   if (e.link_group) append_num(out, e.link_group);
   else out += '-';
   out += ' ';
-  if (e.type == EntryType::char_device || e.type == EntryType::block_device) append_hex(out, e.rdev, 1);
+  if (e.type == EntryType::char_device || e.type == EntryType::block_device) {
+    char buf[20];
+    auto rd = std::to_chars(buf, buf + sizeof buf, e.rdev, 16);
+    out.append(buf, rd.ptr);
+  }
   else out += '-';
   out += ' ';
   out += e.path.empty() ? std::string(".") : escape_path(e.path);

@@ -157,11 +157,18 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     }
     stream->exit_status();
   } else {
-    std::string exe = req.self_exe.empty() ? fs::read_symlink("/proc/self/exe").native() : req.self_exe.native();
+    std::vector<std::string> argv;
+    if (req.local_agent_command.empty()) {
+      argv = {fs::read_symlink("/proc/self/exe").native(), "agent"};
+    } else {
+      BackupRequest local = req;
+      local.remote_command = req.local_agent_command;
+      argv = agent_argv(local);
+    }
     SpawnOptions so;
     so.pipe_stdin = true;
     so.pipe_stdout = true;
-    Process agent({exe, "agent"}, so);
+    Process agent(argv, so);
     // Bigger pipes: fewer wake-ups for a stream of small list and request frames.
     ::fcntl(agent.stdin_fd().get(), F_SETPIPE_SZ, 1 << 20);
     ::fcntl(agent.stdout_fd().get(), F_SETPIPE_SZ, 1 << 20);

@@ -21,7 +21,8 @@ struct BackupRequest {
   std::vector<std::string> filter_rules;  // "- PATTERN" / "+ PATTERN", first match wins
   bool one_file_system = false;
   std::string remote_command = "coffer";  // split like a shell would; "agent" is appended
-  std::filesystem::path self_exe;         // local agent binary (default /proc/self/exe)
+  // Local SOURCE and REPO: the agent command; empty runs this very binary (/proc/self/exe).
+  std::string local_agent_command;
 };
 
 struct BackupResult {
