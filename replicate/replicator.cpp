@@ -44,13 +44,23 @@ class Run {
 
     ClientSession s(o_.target, o_.limit_rate);
     ReplicaState st = s.hello();
+    phase("connect");
     res_.recovered_generation = st.recovered_generation;
     if (st.recovered_generation)
       log::info("{} first finished applying generation {} committed by an interrupted run",
                 o_.target.dest, *st.recovered_generation);
     Base base = reconcile(s, st);
+    phase("check C's state");
     upload(s, st, base, before);
     s.bye();
+    phase("close");
+  }
+
+  // Where a run spends its time, for -v.
+  void phase(const char* what) {
+    auto now = std::chrono::steady_clock::now();
+    log::debug("{}: {:.3f} s", what, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
   }
 
  private:
@@ -217,6 +227,7 @@ class Run {
       }
     });
     send_keep();
+    phase("read, hash and upload");
     struct stat after = stat_image();
     if (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
         after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)
@@ -233,6 +244,7 @@ class Run {
     m.entries = std::move(out.entries);
     m.mac = m.compute_mac(mac_key_);
     ts_.write_pending(m.header.generation, Digest{D_, size, std::move(out.digest)}, m);
+    phase("write digest and manifest on B");
 
     const Hash256& zero_strong = zero_block_hash(kManifestBlockSize);
     Encoder delta;
@@ -251,6 +263,7 @@ class Run {
     send_delta();
     ch.send(Msg::commit, Encoder().raw(encode_manifest_header(m.header)).hash(m.mac).bytes);
     Frame committed = ch.expect(Msg::committed);
+    phase("commit on C");
     if (Decoder(committed.payload, "COMMITTED", ErrorKind::failed).u64() != m.header.generation)
       fail(ErrorKind::failed, "replicate to", o_.target.dest, "the helper committed another generation");
     ts_.record.dest = o_.target.dest;
@@ -259,6 +272,7 @@ class Run {
     res_.generation = m.header.generation;
     res_.time = m.header.time;
     ch.expect(Msg::applied);
+    phase("apply on C");
     res_.bytes_sent = ch.bytes_sent();
     res_.bytes_received = ch.bytes_received();
   }
@@ -270,6 +284,7 @@ class Run {
   Id16 uuid_{};
   Secret mac_key_;
   UniqueFd img_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace

@@ -65,18 +65,46 @@ rep::VaultFacts vault_facts(const vault::Location& where) {
 
 std::string when(std::int64_t t) { return t ? rep::format_time(t) : std::string("never"); }
 
+// Prints a verify report; throws (integrity, exit 13) if it found anything.
+void report_verify(Context& ctx, const rep::VerifyReport& r) {
+  nlohmann::json bad = nlohmann::json::array();
+  for (const auto& b : r.bad_blocks)
+    bad.push_back({{"offset", b.offset}, {"length", b.length}, {"reason", b.reason}});
+  ctx.emit_json({{"type", "replica_verify"}, {"target", r.target}, {"dest", r.dest},
+                 {"generation", r.generation}, {"time", r.time}, {"ok", r.ok()},
+                 {"blocks_checked", r.blocks_checked}, {"blocks_challenged", r.blocks_challenged},
+                 {"problems", r.problems}, {"bad_blocks", bad}});
+  for (const auto& p : r.problems) log::warn("{}", p);
+  constexpr std::size_t kShown = 200;
+  for (std::size_t i = 0; i < r.bad_blocks.size() && i < kShown; ++i) {
+    const auto& b = r.bad_blocks[i];
+    log::warn("bad block at offset {} ({} bytes): {}", b.offset, b.length, b.reason);
+  }
+  if (r.bad_blocks.size() > kShown)
+    log::warn("... and {} more bad blocks (--json lists them all)", r.bad_blocks.size() - kShown);
+  if (!r.ok())
+    fail(ErrorKind::integrity, "verify replica at", r.dest,
+         fmt::format("{} problem(s), {} bad block(s) against generation {} of {}", r.problems.size(),
+                     r.bad_blocks.size(), r.generation, when(r.time)));
+  ctx.say(fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
+                      "with a fresh challenge)",
+                      r.dest, r.generation, when(r.time), r.blocks_checked, r.blocks_challenged));
+}
+
 void add_replicate(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("replicate", "Send the changed blocks of a closed vault to a replica on C");
   auto args = std::make_shared<TargetArgs>();
   auto secrets = std::make_shared<SecretOptions>();
   auto rate = std::make_shared<std::string>();
   auto reseed = std::make_shared<bool>(false);
+  auto then_verify = std::make_shared<bool>(false);
   args->add_to(*cmd, true);
   secrets->add_to(*cmd);
   cmd->add_option("--limit-rate", *rate, "Upload at most this many bytes per second, e.g. 10M");
   cmd->add_flag("--reseed", *reseed, "C lost its replica: upload a new one instead of failing");
-  cmd->callback([&ctx, args, secrets, rate, reseed] {
-    ctx.action = [&ctx, args, secrets, rate, reseed] {
+  cmd->add_flag("--verify", *then_verify, "Then have C hash its copy and compare (as `replica verify`)");
+  cmd->callback([&ctx, args, secrets, rate, reseed, then_verify] {
+    ctx.action = [&ctx, args, secrets, rate, reseed, then_verify] {
       rep::ReplicateOptions o;
       o.target = args->target(ctx);
       o.limit_rate = rate->empty() ? 0 : parse_size(*rate, "--limit-rate");
@@ -109,6 +137,7 @@ void add_replicate(CLI::App& app, Context& ctx) {
                      {"bytes_received", r.bytes_received}, {"full_compare", r.full_compare},
                      {"recovered_generation", r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()},
                      {"seconds", r.seconds}});
+      if (*then_verify) report_verify(ctx, rep::verify(o.vault, o.target, &key, args->threads));
       return int{kOk};
     };
   });
@@ -213,28 +242,7 @@ void add_verify(CLI::App& replica, Context& ctx) {
       std::optional<Secret> key;
       if (creds.any()) key = vault::volume_key(where, creds);
       rep::VerifyReport r = rep::verify(facts, t, key ? &*key : nullptr, args->threads);
-      nlohmann::json bad = nlohmann::json::array();
-      for (const auto& b : r.bad_blocks)
-        bad.push_back({{"offset", b.offset}, {"length", b.length}, {"reason", b.reason}});
-      ctx.emit_json({{"type", "replica_verify"}, {"target", r.target}, {"dest", r.dest},
-                     {"generation", r.generation}, {"time", r.time}, {"ok", r.ok()},
-                     {"blocks_checked", r.blocks_checked}, {"blocks_challenged", r.blocks_challenged},
-                     {"problems", r.problems}, {"bad_blocks", bad}});
-      for (const auto& p : r.problems) log::warn("{}", p);
-      constexpr std::size_t kShown = 200;
-      for (std::size_t i = 0; i < r.bad_blocks.size() && i < kShown; ++i) {
-        const auto& b = r.bad_blocks[i];
-        log::warn("bad block at offset {} ({} bytes): {}", b.offset, b.length, b.reason);
-      }
-      if (r.bad_blocks.size() > kShown)
-        log::warn("... and {} more bad blocks (--json lists them all)", r.bad_blocks.size() - kShown);
-      if (!r.ok())
-        fail(ErrorKind::integrity, "verify replica at", r.dest,
-             fmt::format("{} problem(s), {} bad block(s) against generation {} of {}", r.problems.size(),
-                         r.bad_blocks.size(), r.generation, when(r.time)));
-      ctx.say(fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
-                          "with a fresh challenge)",
-                          r.dest, r.generation, when(r.time), r.blocks_checked, r.blocks_challenged));
+      report_verify(ctx, r);
       return int{kOk};
     };
   });

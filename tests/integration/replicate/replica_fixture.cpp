@@ -65,14 +65,14 @@ std::uint64_t allocated_bytes(const std::filesystem::path& path) {
   return static_cast<std::uint64_t>(st.st_blocks) * 512;
 }
 
-nlohmann::json last_json(const std::string& out) {
+nlohmann::json last_json(const std::string& out, const std::string& type) {
   nlohmann::json found;
   std::size_t pos = 0;
   while (pos < out.size()) {
     std::size_t nl = out.find('\n', pos);
     std::string line = out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) found = j;
+    if (!j.is_discarded() && j.is_object() && (type.empty() || j.value("type", "") == type)) found = j;
     if (nl == std::string::npos) break;
     pos = nl + 1;
   }
@@ -181,7 +181,7 @@ nlohmann::json ReplicaTest::replicate(const std::vector<std::string>& extra) {
   a.insert(a.end(), extra.begin(), extra.end());
   RunResult r = run(a);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  return last_json(r.out);
+  return last_json(r.out, "replicated");
 }
 
 RunResult ReplicaTest::verify() const { return run({"replica", "verify", vault.image.native(), C.native()}); }

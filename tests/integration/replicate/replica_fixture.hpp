@@ -32,8 +32,8 @@ void write_zeros(const std::filesystem::path& path, std::uint64_t offset, std::u
 void copy_range(const std::filesystem::path& from, const std::filesystem::path& to, std::uint64_t offset,
                 std::uint64_t length);
 std::uint64_t allocated_bytes(const std::filesystem::path& path);
-// The last line of `out` that parses as a JSON object.
-nlohmann::json last_json(const std::string& out);
+// The last line of `out` that parses as a JSON object (of "type" `type`, if given).
+nlohmann::json last_json(const std::string& out, const std::string& type = "");
 // pid held in C's lock file (the running helper), or 0.
 pid_t helper_pid(const std::filesystem::path& replica_dir);
 bool process_alive(pid_t pid);

@@ -68,12 +68,15 @@ TEST_F(ReplicateLocal, ImageThatGrowsAndZeroedBlocks) {
   replicate();
   write_random(vault.image, 64 * kMiB, 1 * kMiB, 9);  // grows the image to 65 MiB
   write_zeros(vault.image, kLuksHeader + kMiB, 4 * kMiB);  // 4 MiB of data overwritten with zeros
-  nlohmann::json r = replicate();
+  nlohmann::json r = replicate({"--verify"});
   EXPECT_EQ(r["image_size"], 65 * kMiB);
   EXPECT_EQ(r["bytes_zeroed"], 4 * kMiB) << "zeroed blocks travel without their zeros";
   EXPECT_LT(r["bytes_sent"].get<std::uint64_t>(), kMiB + 32768);
   EXPECT_EQ(hash_file(C / "image"), hash_file(vault.image));
-  EXPECT_EQ(verify().exit_code, 0);
+  write_random(C / "image", kLuksHeader + 3, 1, 3);  // and --verify fails the run when C is bad
+  RunResult bad = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native(), "--verify"});
+  EXPECT_EQ(bad.exit_code, 13) << bad.err;
+  EXPECT_NE(bad.err.find("bad block at offset " + std::to_string(kLuksHeader)), std::string::npos) << bad.err;
 }
 
 TEST_F(ReplicateLocal, ConfiguredTargetByName) {
