@@ -1,6 +1,7 @@
 #include "receiver.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include "coffer/snapshot/content_hash.hpp"
 #include "coffer/snapshot/layout.hpp"
 #include "coffer/util/error.hpp"
+#include "coffer/util/log.hpp"
 #include "coffer/util/signals.hpp"
 #include "entry.hpp"
 #include "rsync_job.hpp"
@@ -52,6 +54,19 @@ struct Incoming {
   std::uint64_t pos = 0;
 };
 
+// Phase timings for -v: where a run spends its time.
+class PhaseClock {
+ public:
+  void mark(const char* phase) {
+    auto now = std::chrono::steady_clock::now();
+    log::debug("{}: {:.3f} s", phase, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 class Receiver {
  public:
   Receiver(Channel& ch, const ReceiverOptions& o, const WarningSink& w) : ch_(ch), opts_(o), warn_(w) {}
@@ -59,13 +74,16 @@ class Receiver {
   ReceiverStats run() {
     Frame f = ch_.receive();
     if (f.type == Msg::error) throw_peer_error(ch_, f);  // e.g. an empty source: no snapshot
+    clock_.mark("first list message");
     ip_.emplace(opts_.repo, opts_.host, opts_.source);
+    clock_.mark("in-progress snapshot");
     std::optional<std::filesystem::path> prev_tree;
     if (auto prev = snapshot::latest_complete(opts_.repo, opts_.host)) {
       prev_tree = prev->tree();
       prev_cat_ = snapshot::Catalog::load(prev->catalog());
     }
     tw_.emplace(ip_->tree(), ip_->staging(), prev_tree, ip_->resume_base());
+    clock_.mark("open snapshot and previous catalog");
     for (;;) {
       bool list_done = handle_list_frame(f);
       pump();
@@ -73,6 +91,7 @@ class Receiver {
       check_interrupted("receiving the file list");
       f = ch_.receive();
     }
+    clock_.mark("file list (links, directories)");
     return finish_transfer();
   }
 
@@ -427,12 +446,15 @@ class Receiver {
       if (f.type != Msg::done) ch_.unexpected(f, "the end of the transfer");
       break;
     }
+    clock_.mark("file data");
     for (auto& [leader, list] : followers_)
       for (auto id : list) drop_follower(id);
     followers_.clear();
     for (std::size_t i = entries_.size(); i-- > 0;)
       if (entries_[i].type == EntryType::directory) tw_->finish_directory(entries_[i]);
+    clock_.mark("directory metadata");
     write_catalog();
+    clock_.mark("catalog");
     stats_.bytes_received = ch_.bytes_in();
     stats_.bytes_sent = ch_.bytes_out();
     snapshot::Marker m;
@@ -443,6 +465,7 @@ class Receiver {
     m.bytes = stats_.bytes_total;
     m.warnings = stats_.warnings;
     stats_.snapshot = ip_->publish(m).name;
+    clock_.mark("flush and publish");
     Encoder e;
     encode_summary(stats_, e);
     ch_.send(Msg::summary, e.data());
@@ -501,6 +524,7 @@ class Receiver {
   std::optional<Incoming> cur_;
   ListDecoder dec_;
   ReceiverStats stats_;
+  PhaseClock clock_;
 };
 
 }  // namespace
