@@ -18,6 +18,7 @@
 #include "coffer/util/log.hpp"
 #include "coffer/util/signals.hpp"
 #include "entry.hpp"
+#include "link_worker.hpp"
 #include "rsync_job.hpp"
 #include "tree_writer.hpp"
 
@@ -29,7 +30,7 @@ constexpr std::size_t kWindow = 48 * 1024;
 constexpr std::uint64_t kDeltaMin = 512;
 constexpr std::size_t kSigChunk = 256 * 1024;
 
-enum class State : std::uint8_t { pending, done, dropped };
+enum class State : std::uint8_t { pending, linking, done, dropped };
 
 struct Request {
   std::uint32_t id;
@@ -91,6 +92,7 @@ class Receiver {
       check_interrupted("receiving the file list");
       f = ch_.receive();
     }
+    end_of_list();
     clock_.mark("file list (links, directories)");
     return finish_transfer();
   }
@@ -160,7 +162,7 @@ class Receiver {
         return;
       case EntryType::regular:
         if (e.is_follower()) add_follower(id);
-        else add_regular(id);
+        else add_regular(id, parent->second);
         return;
       default: {
         if (e.is_follower()) {
@@ -184,7 +186,8 @@ class Receiver {
     if (has_followers_.size() < entries_.size()) has_followers_.resize(entries_.size() * 2);
     has_followers_[leader] = true;
     if (state_[leader] == State::done) link_follower(leader, id);
-    else if (state_[leader] == State::pending) followers_[leader].push_back(id);
+    else if (state_[leader] == State::pending || state_[leader] == State::linking)
+      followers_[leader].push_back(id);
     else drop_follower(id);
   }
 
@@ -224,7 +227,7 @@ class Receiver {
     followers_.erase(it);
   }
 
-  void add_regular(std::uint32_t id) {
+  void add_regular(std::uint32_t id, std::uint32_t dir_id) {
     FileEntry& e = entries_[id];
     std::uint64_t xd = xattr_digest(e.xattrs);
     const snapshot::CatalogEntry* p = prev_cat_ ? prev_cat_->find(e.path) : nullptr;
@@ -232,15 +235,25 @@ class Receiver {
     bool same_content = prev_regular && p->size == e.size && p->mtime_sec == e.mtime_sec &&
                         p->mtime_nsec == e.mtime_nsec && p->hash;
     DirFds& d = tw_->dir(e.parent());
-    if (same_content && p->mode == e.mode && p->uid == e.uid && p->gid == e.gid && p->xattr_digest == xd) {
-      int err = tw_->link_from(d.prev.get(), e);
-      if (err == 0) {
-        ++stats_.linked;
-        done(id, p->hash);
-        return;
-      }
-      if (err != EMLINK && err != ENOENT) throw_errno("link", tw_->shown(e.path), err);
+    if (same_content && p->mode == e.mode && p->uid == e.uid && p->gid == e.gid &&
+        p->xattr_digest == xd && d.prev) {
+      // Unchanged: the link thread makes the hard link; a failure comes back in end_of_list().
+      links_.add(dir_id, d.prev.get(), d.tree.get(), id, std::string(e.name()));
+      hashes_[id] = p->hash;
+      state_[id] = State::linking;
+      linking_.push_back(id);
+      ++stats_.linked;
+      return;
     }
+    fetch_or_copy(id, p, xd);
+  }
+
+  // A regular file that cannot simply be linked to the previous snapshot.
+  void fetch_or_copy(std::uint32_t id, const snapshot::CatalogEntry* p, std::uint64_t xd) {
+    FileEntry& e = entries_[id];
+    bool prev_regular = p && p->type == EntryType::regular;
+    bool same_content = prev_regular && p->size == e.size && p->mtime_sec == e.mtime_sec &&
+                        p->mtime_nsec == e.mtime_nsec && p->hash;
     if (try_resume(id, xd)) return;
     if (same_content) {
       // Same content, other metadata (or the link count is full): a copy on B, nothing sent.
@@ -260,6 +273,37 @@ class Receiver {
     }
     bool delta = prev_regular && !e.sparse && e.size >= kDeltaMin && p->size >= kDeltaMin;
     queue_.push_back(Request{id, delta ? 'd' : 'D', {}, false});
+  }
+
+  // Waits for the link thread; what it could not link is copied (EMLINK) or fetched.
+  void end_of_list() {
+    std::vector<LinkWorker::Failure> failed = links_.drain();
+    std::unordered_map<std::uint32_t, int> errs;
+    for (const auto& f : failed) errs.emplace(f.id, f.err);
+    for (auto id : linking_) {
+      auto it = errs.find(id);
+      if (it == errs.end()) {
+        done(id, hashes_[id]);
+        continue;
+      }
+      --stats_.linked;
+      state_[id] = State::pending;
+      FileEntry& e = entries_[id];
+      if (it->second == EMLINK) {
+        int fd = open_in(tw_->dir(e.parent()).prev.get(), e);
+        if (fd < 0) throw_errno("open", tw_->shown(e.path), -fd);
+        UniqueFd src(fd);
+        tw_->copy_into(src.get(), e, id);
+        ++stats_.copied;
+        done(id, hashes_[id]);
+      } else if (it->second == ENOENT) {
+        hashes_[id].reset();
+        fetch_or_copy(id, nullptr, xattr_digest(e.xattrs));  // the previous file is gone
+      } else {
+        throw_errno("link", tw_->shown(e.path), it->second);
+      }
+    }
+    linking_.clear();
   }
 
   bool try_resume(std::uint32_t id, std::uint64_t xd) {
@@ -525,6 +569,8 @@ class Receiver {
   ListDecoder dec_;
   ReceiverStats stats_;
   PhaseClock clock_;
+  LinkWorker links_;
+  std::vector<std::uint32_t> linking_;
 };
 
 }  // namespace

@@ -1,0 +1,80 @@
+#include "link_worker.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "coffer/util/error.hpp"
+
+namespace coffer::transfer {
+
+LinkWorker::LinkWorker() : thread_([this] { run(); }) {}
+
+LinkWorker::~LinkWorker() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void LinkWorker::add(std::uint32_t dir_key, int from_dir, int to_dir, std::uint32_t id, std::string name) {
+  if (dir_key != current_key_ || current_.links.size() >= 512) {
+    submit();
+    current_key_ = dir_key;
+    int f = ::fcntl(from_dir, F_DUPFD_CLOEXEC, 0), t = ::fcntl(to_dir, F_DUPFD_CLOEXEC, 0);
+    if (f < 0 || t < 0) {
+      int err = errno;
+      if (f >= 0) ::close(f);
+      if (t >= 0) ::close(t);
+      throw_errno("duplicate directory descriptor for", "link worker", err);
+    }
+    current_.from.reset(f);
+    current_.to.reset(t);
+  }
+  current_.links.emplace_back(id, std::move(name));
+}
+
+void LinkWorker::submit() {
+  if (current_.links.empty()) {
+    current_ = Batch{};
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(current_));
+  }
+  current_ = Batch{};
+  cv_.notify_all();
+}
+
+std::vector<LinkWorker::Failure> LinkWorker::drain() {
+  submit();
+  current_key_ = -1;
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  return std::exchange(failures_, {});
+}
+
+void LinkWorker::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_ with nothing left
+    Batch b = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    std::vector<Failure> failed;
+    for (const auto& [id, name] : b.links)
+      if (::linkat(b.from.get(), name.c_str(), b.to.get(), name.c_str(), 0) != 0)
+        failed.push_back({id, errno});
+    lock.lock();
+    failures_.insert(failures_.end(), failed.begin(), failed.end());
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace coffer::transfer
