@@ -30,7 +30,8 @@ std::string Location::mapping_name() const {
   crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(real.c_str()),
                      real.native().size(), nullptr, 0);
   std::string stem;
-  for (char c : image.stem().native()) {
+  const std::string name = image.stem().native();  // a named copy: the temporary would dangle
+  for (char c : name) {
     if (stem.size() >= 24) break;
     stem += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
   }

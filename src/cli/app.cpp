@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <sys/resource.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -53,6 +54,10 @@ int report_error(const Context& ctx, const Error& e) {
 }  // namespace
 
 int run(int argc, char** argv) {
+  // No core files: a crash must not write passphrases or volume keys to disk. (Secrets are
+  // also in MADV_DONTDUMP memory; this covers what libraries copied elsewhere.)
+  rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
   install_interrupt_handlers();
   Context ctx;
   CLI::App app{"coffer: encrypted, hard-linked, off-site-replicated backups", "coffer"};
