@@ -107,14 +107,14 @@ void make_fidelity_tree(const fs::path& r) {
   {
     int fd = ::open((r / "sparse").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     check(fd >= 0, "create sparse");
-    check(::ftruncate(fd, 64 << 20) == 0, "truncate sparse");
+    check(::ftruncate(fd, 12 << 20) == 0, "truncate sparse");
     std::string block(8192, 'S');
     check(::pwrite(fd, block.data(), block.size(), 1 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
-    check(::pwrite(fd, block.data(), block.size(), 40 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
+    check(::pwrite(fd, block.data(), block.size(), 9 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
     ::close(fd);
     fd = ::open((r / "sparse-tail-data").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     check(fd >= 0, "create sparse");
-    check(::pwrite(fd, block.data(), block.size(), 16 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
+    check(::pwrite(fd, block.data(), block.size(), 6 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
     ::close(fd);
   }
   // Nanosecond times, children before their directories (creating a child changes them).

@@ -1,6 +1,8 @@
 // coffer backup with a local SOURCE: B runs its own `coffer agent` over a pipe.
 #include <gtest/gtest.h>
+#include <cerrno>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "coffer/snapshot/catalog.hpp"
 #include "coffer/snapshot/layout.hpp"
@@ -151,4 +153,30 @@ TEST(BackupLocal, MissingRepositoryAndBadNameAreErrors) {
   EXPECT_EQ(run_coffer({"backup", (t / "src").native(), (t / "nope").native()}).exit_code, 10);
   fs::create_directories(t / "repo");
   EXPECT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "../x"}).exit_code, 2);
+}
+
+TEST(BackupLocal, FullLinkCountFallsBackToACopy) {
+  TempDir t;
+  write_text(t / "src/popular", "linked too often");
+  write_text(t / "src/other", "x");
+  fs::create_directories(t / "repo");
+  ASSERT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native()}).exit_code, 0);
+  // Fill the link count of the snapshot's file (ext4 stops at 65000).
+  fs::path first = latest_tree(t / "repo", "src") / "popular";
+  fs::create_directories(t / "repo/pad");
+  int made = 0;
+  for (; made < 70000; ++made)
+    if (::link(first.c_str(), (t / "repo/pad" / std::to_string(made)).c_str()) != 0) break;
+  ASSERT_EQ(errno, EMLINK) << "the file system has no link limit to test against";
+  auto r = run_coffer({"--json", "backup", (t / "src").native(), (t / "repo").native()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = backup_json(r);
+  EXPECT_EQ(j["copied"], 1);
+  EXPECT_EQ(j["linked"], 1);
+  EXPECT_EQ(j["data_files"], 0);  // a local copy: nothing travels
+  fs::path cur = latest_tree(t / "repo", "src");
+  EXPECT_NE(inode(first), inode(cur / "popular"));
+  auto diffs = compare_trees(t / "src", cur);
+  EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
+  fs::remove_all(t / "repo/pad");
 }
