@@ -1,6 +1,8 @@
 // coffer backup with a local SOURCE: B runs its own `coffer agent` over a pipe.
 #include <gtest/gtest.h>
 #include <cerrno>
+#include <cstring>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,4 +181,22 @@ TEST(BackupLocal, FullLinkCountFallsBackToACopy) {
   auto diffs = compare_trees(t / "src", cur);
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
   fs::remove_all(t / "repo/pad");
+}
+
+TEST(BackupLocal, OneFileSystemKeepsMountPointsEmpty) {
+  TempDir t;
+  write_text(t / "src/top", "x");
+  fs::create_directories(t / "src/mnt");
+  if (::mount("coffer-test", (t / "src/mnt").c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  write_text(t / "src/mnt/on-another-fs", "x");
+  fs::create_directories(t / "repo");
+  auto x = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "x", "-x"});
+  auto all = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "all"});
+  ::umount((t / "src/mnt").c_str());
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(list_tree(latest_tree(t / "repo", "x")), (std::vector<std::string>{"mnt", "top"}));
+  EXPECT_EQ(list_tree(latest_tree(t / "repo", "all")),
+            (std::vector<std::string>{"mnt", "mnt/on-another-fs", "top"}));
 }
