@@ -76,4 +76,29 @@ void scan_changes(const ScanInput& in, ScanOutput& out,
   out.bytes_hashed_strong = strong_bytes;
 }
 
+void for_each_run(const ChunkChanges& cc, const std::vector<Hash128>& digest, std::uint32_t D,
+                  std::uint64_t image_size, const std::function<void(const ChangedRun&)>& f) {
+  const Chunk& c = cc.chunk;
+  const std::uint64_t first = c.offset / D;
+  const Hash128 zero_fast = zero_fast_hash(D);
+  const std::uint64_t max_blocks = std::max<std::uint64_t>(1, kMaxRun / D);
+  for (std::size_t i = 0; i < cc.changed.size();) {
+    const std::uint32_t k0 = cc.changed[i];
+    const bool zero = digest[first + k0] == zero_fast;
+    std::size_t j = i + 1;
+    while (j < cc.changed.size() && j - i < max_blocks && cc.changed[j] == cc.changed[j - 1] + 1 &&
+           (digest[first + cc.changed[j]] == zero_fast) == zero)
+      ++j;
+    ChangedRun run;
+    run.zero = zero;
+    run.offset = c.offset + std::uint64_t{k0} * D;
+    const std::uint64_t end = std::min(c.offset + (std::uint64_t{cc.changed[j - 1]} + 1) * D, image_size);
+    run.length = static_cast<std::uint32_t>(end - run.offset);
+    run.blocks = j - i;
+    if (!zero) run.data = c.bytes(std::uint64_t{k0} * D, run.length);
+    f(run);
+    i = j;
+  }
+}
+
 }  // namespace coffer::replicate

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "chunks.hpp"
@@ -37,6 +38,22 @@ struct ScanOutput {
   std::vector<Hash256> entries;  // new manifest entries
   std::uint64_t bytes_hashed_strong = 0;
 };
+
+// A run of consecutive changed detection blocks, all data or all zeros, at most `max_run` bytes:
+// what one journal record carries.
+struct ChangedRun {
+  bool zero = false;
+  std::uint64_t offset = 0;
+  std::uint32_t length = 0;
+  std::uint64_t blocks = 0;
+  std::span<const std::byte> data;  // empty for zero runs
+};
+constexpr std::uint64_t kMaxRun = 1 << 20;
+
+// Cuts the changes of one chunk into runs; `digest` is ScanOutput::digest (zero runs are found
+// by the all-zero block's fast hash), `image_size` clips the last block.
+void for_each_run(const ChunkChanges& changes, const std::vector<Hash128>& digest, std::uint32_t detect,
+                  std::uint64_t image_size, const std::function<void(const ChangedRun&)>& f);
 
 // Scans; `consume` gets every chunk with changes, in image order, on the calling thread, while
 // later chunks are being read and hashed.

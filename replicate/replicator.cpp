@@ -16,8 +16,6 @@ namespace coffer::replicate {
 namespace {
 
 constexpr std::uint32_t kDeltaPerFrame = 16384;
-// Longest run of changed blocks sent as one record: also the granularity of a resumed upload.
-constexpr std::uint64_t kMaxRecord = 1 << 20;
 
 // What C holds before this run: the generation the upload builds on.
 struct Base {
@@ -200,31 +198,12 @@ class Run {
 
     ScanInput in{img_.get(), o_.vault.image, g, base.digest ? &*base.digest : nullptr, &base.entries, o_.threads};
     ScanOutput out;
-    const Hash128 zero_fast = zero_fast_hash(D_);
     scan_changes(in, out, [&](ChunkChanges& cc) {
-      const Chunk& c = cc.chunk;
-      const std::uint64_t first = c.offset / D_;
-      for (std::size_t i = 0; i < cc.changed.size();) {
-        const std::uint32_t k0 = cc.changed[i];
-        const bool zero = out.digest[first + k0] == zero_fast;
-        std::size_t j = i + 1;
-        const std::uint64_t max_blocks = std::max<std::uint64_t>(1, kMaxRecord / D_);
-        while (j < cc.changed.size() && j - i < max_blocks && cc.changed[j] == cc.changed[j - 1] + 1 &&
-               (out.digest[first + cc.changed[j]] == zero_fast) == zero)
-          ++j;
-        const std::uint64_t off = c.offset + std::uint64_t{k0} * D_;
-        const std::uint64_t end = std::min(c.offset + (std::uint64_t{cc.changed[j - 1]} + 1) * D_, size);
-        const auto len = static_cast<std::uint32_t>(end - off);
-        res_.blocks_changed += j - i;
-        if (zero) {
-          res_.bytes_zeroed += len;
-          emit(RecordType::zero, off, len, {});
-        } else {
-          res_.bytes_changed += len;
-          emit(RecordType::data, off, len, c.bytes(k0 * std::uint64_t{D_}, len));
-        }
-        i = j;
-      }
+      for_each_run(cc, out.digest, D_, size, [&](const ChangedRun& run) {
+        res_.blocks_changed += run.blocks;
+        (run.zero ? res_.bytes_zeroed : res_.bytes_changed) += run.length;
+        emit(run.zero ? RecordType::zero : RecordType::data, run.offset, run.length, run.data);
+      });
     });
     send_keep();
     phase("read, hash and upload");

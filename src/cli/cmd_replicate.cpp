@@ -111,6 +111,19 @@ void add_replicate(CLI::App& app, Context& ctx) {
       o.threads = args->threads;
       o.reseed = *reseed;
       vault::Location where = args->location(ctx);
+      if (ctx.global.dry_run) {
+        o.vault = vault_facts(where);
+        rep::ReplicateResult r = rep::preview(o);
+        ctx.say(fmt::format("would replicate {} to {} as generation {}: {} of {} blocks of {} changed, "
+                            "{} of data (if C holds generation {} as recorded)",
+                            where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
+                            format_size(r.block_size), format_size(r.bytes_changed), r.base_generation));
+        ctx.emit_json({{"type", "replicate_preview"}, {"target", r.target}, {"dest", r.dest},
+                       {"base_generation", r.base_generation}, {"blocks", r.blocks},
+                       {"blocks_changed", r.blocks_changed}, {"bytes_changed", r.bytes_changed},
+                       {"bytes_zeroed", r.bytes_zeroed}, {"full_compare", r.full_compare}});
+        return int{kOk};
+      }
       std::filesystem::create_directories(where.runtime_dir);
       // The vault lock keeps `vault open` away while the image is read.
       FileLock lock(where.lock_path());

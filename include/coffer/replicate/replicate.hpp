@@ -85,6 +85,9 @@ struct ReplicateResult {
 };
 
 ReplicateResult replicate(const ReplicateOptions& options);
+// What replicate() would send if C holds what B recorded; reads the image, writes nothing,
+// does not contact C, needs no key (for --dry-run).
+ReplicateResult preview(const ReplicateOptions& options);
 
 struct GenerationInfo {
   std::uint64_t generation = 0;

@@ -27,6 +27,13 @@ TEST_F(ReplicateLocal, CopiesOnlyWhatChanged) {
 
   write_random(vault.image, kLuksHeader + 5 * kMiB + 100, 10, 7);  // one 64K block
   write_random(vault.image, 50 * kMiB, 3 * kMiB, 8);               // 48 blocks, into a hole
+  std::string before = hash_file(C / "image");
+  RunResult dry = run({"-n", "replicate", "--json", vault.image.native(), C.native()});  // no key needed
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(last_json(dry.out)["blocks_changed"], 49);
+  EXPECT_EQ(hash_file(C / "image"), before) << "--dry-run changes nothing";
+  EXPECT_EQ(status()["b_record"]["generation"], 2);
+
   nlohmann::json changed = replicate();
   EXPECT_EQ(changed["generation"], 3);
   EXPECT_EQ(changed["blocks_changed"], 49);
