@@ -35,8 +35,9 @@ void scan_changes(const ScanInput& in, ScanOutput& out,
     const std::uint64_t nd = Geometry::blocks(length, D), nm = Geometry::blocks(length, M);
     const std::uint64_t first_d = offset / D, first_m = offset / M;
     std::vector<char> changed(nd, 0);
+    const std::vector<char> d_data = c.data_map(D, nd), m_data = c.data_map(M, nm);
     for (std::uint64_t k = 0; k < nd; ++k) {
-      Hash128 h = c.has_data(k * D, D) ? fast_hash(c.bytes(k * D, D)) : zero_fast;
+      Hash128 h = d_data[k] ? fast_hash(c.bytes(k * D, D)) : zero_fast;
       out.digest[first_d + k] = h;
       if (in.base_digest && h != base_fast(first_d + k)) changed[k] = 1;
     }
@@ -51,7 +52,7 @@ void scan_changes(const ScanInput& in, ScanOutput& out,
       for (std::uint64_t k = b; k < e && !rehash; ++k) rehash = changed[k];
       Hash256 entry = base_entry(first_m + j);
       if (rehash) {
-        if (c.has_data(j * M, M)) {
+        if (m_data[j]) {
           entry = strong_hash(c.bytes(j * M, M));
           strong_bytes += M;
         } else {

@@ -24,12 +24,19 @@ bool Chunk::has_data(std::uint64_t rel, std::uint64_t len) const {
   return false;
 }
 
+std::vector<char> Chunk::data_map(std::uint64_t block, std::uint64_t count) const {
+  std::vector<char> map(count, 0);
+  for (const auto& [b, e] : extents)
+    for (std::uint64_t i = b / block; i < count && i * block < e; ++i) map[i] = 1;
+  return map;
+}
+
 void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset,
                 std::uint64_t length, std::uint64_t capacity, Chunk& out) {
   out.offset = offset;
   out.length = length;
   out.extents.clear();
-  out.data.resize(capacity);
+  if (out.data.size() != capacity) out.data.resize(capacity);
   const off_t end = static_cast<off_t>(offset + length);
   off_t pos = static_cast<off_t>(offset);
   while (pos < end) {
@@ -55,7 +62,8 @@ void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset
       fail(ErrorKind::failed, "read", shown.native(), "the file shrank while being read");
     cursor = e;
   }
-  if (cursor < capacity) std::memset(out.data.data() + cursor, 0, capacity - cursor);
+  if (!out.extents.empty() && cursor < capacity)
+    std::memset(out.data.data() + cursor, 0, capacity - cursor);
 }
 
 unsigned hashing_threads(unsigned requested) {

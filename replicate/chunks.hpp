@@ -49,6 +49,9 @@ struct Chunk {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> extents;  // allocated [begin, end), relative
 
   bool has_data(std::uint64_t rel, std::uint64_t len) const;
+  // For each of `count` blocks of `block` bytes from the chunk's start: does it hold any data?
+  // One pass over the extents, however fragmented the file is.
+  std::vector<char> data_map(std::uint64_t block, std::uint64_t count) const;
   std::span<const std::byte> bytes(std::uint64_t rel, std::uint64_t len) const {
     return std::span(data).subspan(rel, len);
   }
@@ -56,6 +59,8 @@ struct Chunk {
 
 // Reads [offset, offset+length) of fd into `out` (buffer of `capacity` bytes, zero-filled beyond
 // the data). `shown` names the file in errors. A short read means the file shrank under us.
+// A chunk that is all hole is not zero-filled: callers never read blocks without data (their
+// hashes are constants), and a sparse 16 GiB image would otherwise cost 16 GiB of memset.
 void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset,
                 std::uint64_t length, std::uint64_t capacity, Chunk& out);
 

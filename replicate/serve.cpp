@@ -205,8 +205,10 @@ class Session {
       std::uint64_t length = std::min(g.chunk, g.image_size - offset);
       read_chunk(fd.get(), dir_.image(), offset, length, g.chunk, c);
       Hashed h;
-      for (std::uint64_t j = 0; j < Geometry::blocks(length, block); ++j) {
-        if (!c.has_data(j * block, block)) h.blocks.emplace_back(zero_plain, zero_keyed);
+      const std::uint64_t n = Geometry::blocks(length, block);
+      const std::vector<char> has = c.data_map(block, n);
+      for (std::uint64_t j = 0; j < n; ++j) {
+        if (!has[j]) h.blocks.emplace_back(zero_plain, zero_keyed);
         else h.blocks.emplace_back(strong_hash(c.bytes(j * block, block)),
                                    keyed_hash(nonce, c.bytes(j * block, block)));
       }

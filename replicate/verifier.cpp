@@ -42,16 +42,18 @@ void hash_own_image(const std::filesystem::path& image, const Digest& digest, st
       read_chunk(fd.get(), image, offset, length, g.chunk, c);
       std::uint64_t nd = Geometry::blocks(length, D), first_d = offset / D;
       std::vector<char> same(nd);
+      const std::uint64_t nm = Geometry::blocks(length, M);
+      const std::vector<char> d_data = c.data_map(D, nd), m_data = c.data_map(M, nm);
       for (std::uint64_t k = 0; k < nd; ++k) {
-        Hash128 h = c.has_data(k * D, D) ? fast_hash(c.bytes(k * D, D)) : zero_fast;
+        Hash128 h = d_data[k] ? fast_hash(c.bytes(k * D, D)) : zero_fast;
         same[k] = first_d + k < digest.blocks.size() && digest.blocks[first_d + k] == h;
       }
-      for (std::uint64_t j = 0; j < Geometry::blocks(length, M); ++j) {
+      for (std::uint64_t j = 0; j < nm; ++j) {
         std::uint64_t b = j * M / D, e = std::min(nd, std::max(b + 1, (j + 1) * M / D));
         bool unchanged = true;
         for (std::uint64_t k = b; k < e; ++k) unchanged = unchanged && same[k];
         if (unchanged)
-          out.keyed[offset / M + j] = c.has_data(j * M, M) ? keyed_hash(nonce, c.bytes(j * M, M)) : zero_keyed;
+          out.keyed[offset / M + j] = m_data[j] ? keyed_hash(nonce, c.bytes(j * M, M)) : zero_keyed;
       }
       buffers.give(std::move(c.data));
       return 0;
