@@ -78,12 +78,10 @@ class Receiver {
     clock_.mark("first list message");
     ip_.emplace(opts_.repo, opts_.host, opts_.source);
     clock_.mark("in-progress snapshot");
-    std::optional<std::filesystem::path> prev_tree;
-    if (auto prev = snapshot::latest_complete(opts_.repo, opts_.host)) {
-      prev_tree = prev->tree();
-      prev_cat_ = snapshot::Catalog::load(prev->catalog());
-    }
-    tw_.emplace(ip_->tree(), ip_->staging(), prev_tree, ip_->resume_base());
+    // Any complete snapshot is a valid link base, so one loaded before the lock is fine.
+    PreviousSnapshot prev = opts_.prefetched ? opts_.prefetched->get() : load_previous(opts_.repo, opts_.host);
+    prev_cat_ = std::move(prev.catalog);
+    tw_.emplace(ip_->tree(), ip_->staging(), prev.tree, ip_->resume_base());
     clock_.mark("open snapshot and previous catalog");
     for (;;) {
       bool list_done = handle_list_frame(f);
@@ -574,6 +572,16 @@ class Receiver {
 };
 
 }  // namespace
+
+PreviousSnapshot load_previous(const std::filesystem::path& repo, const std::string& host) {
+  PreviousSnapshot p;
+  if (!snapshot::valid_host_name(host)) return p;
+  if (auto prev = snapshot::latest_complete(repo, host)) {
+    p.tree = prev->tree();
+    p.catalog = snapshot::Catalog::load(prev->catalog());
+  }
+  return p;
+}
 
 ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning) {
   try {

@@ -6,17 +6,30 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "coffer/snapshot/catalog.hpp"
 #include "wire.hpp"
 
 namespace coffer::transfer {
+
+// The link base: the newest complete snapshot's tree and its catalog.
+struct PreviousSnapshot {
+  std::optional<std::filesystem::path> tree;
+  std::optional<snapshot::Catalog> catalog;
+};
+PreviousSnapshot load_previous(const std::filesystem::path& repo, const std::string& host);
 
 struct ReceiverOptions {
   std::filesystem::path repo;
   std::string host;    // the snapshot name under hosts/
   std::string source;  // shown in the marker
+  // Loaded while the connection was being set up (pull); empty: loaded when the list starts.
+  std::shared_ptr<std::future<PreviousSnapshot>> prefetched;
 };
 
 struct ReceiverStats {

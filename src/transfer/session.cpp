@@ -81,10 +81,11 @@ std::vector<std::string> agent_argv(const BackupRequest& req) {
 
 // Pull: we receive; the agent at the other end of `stream` sends.
 BackupResult pull(ByteStream& stream, const BackupRequest& req, const std::string& source_path,
-                  const std::string& host, const WarningFn& warn) {
+                  const std::string& host, const WarningFn& warn,
+                  std::shared_ptr<std::future<PreviousSnapshot>> prefetched) {
   Channel ch(stream);
   client_hello(ch, 'S', sender_params(source_path, req));
-  ReceiverOptions ro{req.repo, host, req.source};
+  ReceiverOptions ro{req.repo, host, req.source, std::move(prefetched)};
   BackupResult r = from_stats(run_receiver(ch, ro, warn));
   ch.close_write();
   return r;
@@ -127,9 +128,12 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
          "a name is made of letters, digits, '.', '_' and '-' and does not start with '.'");
   BackupResult result;
   if (src_remote) {
+    // The previous catalog loads while SSH connects and authenticates.
+    auto prefetched = std::make_shared<std::future<PreviousSnapshot>>(
+        std::async(std::launch::async, [repo = fs::path(req.repo), host] { return load_previous(repo, host); }));
     auto stream = ssh_exec(*src_remote, agent_argv(req));
     try {
-      result = pull(*stream, req, src_remote->path, host, warn);
+      result = pull(*stream, req, src_remote->path, host, warn, prefetched);
     } catch (const Error& e) {
       std::string line = stream->last_stderr_line();
       if (!line.empty()) log::warn("agent on {}: {}", stream->peer(), line);
@@ -174,7 +178,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     ::fcntl(agent.stdout_fd().get(), F_SETPIPE_SZ, 1 << 20);
     FdStream stream(std::move(agent.stdout_fd()), std::move(agent.stdin_fd()), "local agent");
     std::string path = fs::absolute(req.source).native();
-    result = pull(stream, req, path, host, warn);
+    result = pull(stream, req, path, host, warn, nullptr);
     int rc = agent.wait();
     if (rc != 0) log::warn("local agent exited with status {}", rc);
   }
@@ -253,7 +257,7 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       return st.warnings;
     }
     if (!snapshot::valid_host_name(name)) fail(ErrorKind::usage, "use snapshot name", name, "invalid name");
-    ReceiverOptions ro{path, name, source};
+    ReceiverOptions ro{path, name, source, nullptr};
     ReceiverStats st = run_receiver(ch, ro, warn);
     ch.flush();
     return st.warnings;

@@ -8,7 +8,11 @@ of random bytes), starts its own sshd on a loopback port, then alternates
 for W1-initial, W1-nochange and W1-change, and prints medians, bytes sent and ratios.
 
 Usage: w1.py --coffer /path/to/coffer [--files-per-dir 100] [--runs 5] [--work /var/tmp/w1]
-Standard library only. Run by hand, never in CI.
+             [--no-image] [--mode push|pull]
+B's side (both tools' destinations) lives on its own ext4 file system in a loop-mounted image,
+as the vault does in production: coffer's one syncfs() then flushes B's file system, not every
+other writer's dirty data on the machine (--no-image puts B next to A instead).
+Standard library only. Run by hand, never in CI; needs root (sshd, mount).
 """
 import argparse
 import json
@@ -114,8 +118,11 @@ def apply_change(root, rng, round_no, files_per_dir):
 
 
 def run_coffer(args, sshd, src, repo):
-    cmd = [args.coffer, "--json", "backup", src + "/", f"bench:{repo}", "--name", "w1",
-           "--remote-command", args.coffer]
+    if args.mode == "push":  # A starts the agent on B, like the rsync reference
+        where = [src + "/", f"bench:{repo}"]
+    else:  # B pulls: it starts the agent on A (the nightly direction of the design)
+        where = [f"bench:{src}/", repo]
+    cmd = [args.coffer, "--json", "backup", *where, "--name", "w1", "--remote-command", args.coffer]
     t0 = time.monotonic()
     r = subprocess.run(cmd, env=sshd.env, capture_output=True, text=True)
     dt = time.monotonic() - t0
@@ -147,19 +154,34 @@ def main():
     ap.add_argument("--files-per-dir", type=int, default=100)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-image", action="store_true", help="B on the same file system as A")
+    ap.add_argument("--mode", choices=["push", "pull"], default="push",
+                    help="coffer direction (rsync always pushes A/ to bench:B/new/)")
     args = ap.parse_args()
     args.coffer = os.path.abspath(args.coffer)
     if os.path.exists(args.work):
         subprocess.run(["rm", "-rf", args.work], check=True)
     src = os.path.join(args.work, "A")
-    repo = os.path.join(args.work, "B-coffer")
-    rs = os.path.join(args.work, "B-rsync")
+    bdir = os.path.join(args.work, "B")
+    os.makedirs(bdir)
+    mounted = False
+    if not args.no_image:
+        img = os.path.join(args.work, "B.img")
+        size_mb = max(1024, args.files_per_dir * 40)  # 2 x W1 + changes + metadata
+        subprocess.run(["truncate", "-s", f"{size_mb}M", img], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", img], check=True)
+        subprocess.run(["mount", "-o", "loop", img, bdir], check=True)
+        mounted = True
+    repo = os.path.join(bdir, "coffer")
+    rs = os.path.join(bdir, "rsync")
     os.makedirs(repo)
     os.makedirs(rs)
     t0 = time.monotonic()
     total = build_w1(src, args.seed, args.files_per_dir)
     nfiles = 500 * args.files_per_dir
-    print(f"W1: {nfiles} files, {total / 1e6:.1f} MB (built in {time.monotonic() - t0:.1f} s)")
+    print(f"W1: {nfiles} files, {total / 1e6:.1f} MB (built in {time.monotonic() - t0:.1f} s); "
+          f"coffer {args.mode}, B on {'the same file system' if args.no_image else 'its own ext4 image'}",
+          flush=True)
     sshd = Sshd(args.work)
     try:
         results = {}
@@ -200,6 +222,8 @@ def main():
             print(f"{label:<10} ratio   time {ct / rt:.3f}   A->B bytes {cs / rsent:.3f}")
     finally:
         sshd.stop()
+        if mounted:
+            subprocess.run(["umount", bdir])
 
 
 if __name__ == "__main__":
