@@ -18,8 +18,19 @@ ClientSession::~ClientSession() = default;
 ReplicaState ClientSession::hello() {
   Encoder e;
   e.raw(kHelloMagic, 16).u16(kProtocolVersion).u16(kProtocolVersion);
-  ch_->send(Msg::hello, e.bytes);
-  Frame f = ch_->expect(Msg::hello_reply);
+  Frame f;
+  try {
+    ch_->send(Msg::hello, e.bytes);
+    f = ch_->expect(Msg::hello_reply);
+  } catch (const PeerError&) {
+    throw;
+  } catch (const Error& err) {
+    // The helper never answered: say how it ended (a missing coffer on C, a wrong path...).
+    if (err.kind() != ErrorKind::failed) throw;
+    std::string why = link_->diagnose();
+    if (why.empty()) throw;
+    fail(ErrorKind::failed, "start replica helper for", dest_, why);
+  }
   Decoder d(f.payload, "HELLO reply from " + dest_, ErrorKind::failed);
   if (d.u16() != kProtocolVersion)
     fail(ErrorKind::failed, "connect to", dest_, "the helper chose an unsupported protocol version");

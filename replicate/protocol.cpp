@@ -102,7 +102,7 @@ void Channel::raise(const Frame& f) {
   auto kind = static_cast<ErrorKind>(d.u8());
   if (kind > ErrorKind::interrupted) kind = ErrorKind::failed;
   std::string op = d.str(), subject = d.str(), reason = d.str();
-  throw Error(kind, op, subject, reason);
+  throw PeerError(kind, op, subject, reason);
 }
 
 std::optional<Frame> Channel::read_frame(bool eof_ok) {

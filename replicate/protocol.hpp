@@ -51,6 +51,12 @@ struct Frame {
   std::vector<std::byte> payload;
 };
 
+// An error the peer reported in an ERROR frame (as opposed to the link failing).
+class PeerError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Framed, buffered, counted I/O over a ByteStream, with an optional upload rate limit.
 class Channel {
  public:

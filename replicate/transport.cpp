@@ -35,8 +35,12 @@ class LocalLink final : public HelperLink {
     if (done_) return;
     done_ = true;
     io_.close_write();
-    int code = proc_.wait();
-    if (code != 0) log::debug("replica helper for {} exited with status {}", io_.peer(), code);
+    code_ = proc_.wait();
+    if (code_ != 0) log::debug("replica helper for {} exited with status {}", io_.peer(), code_);
+  }
+  std::string diagnose() override {
+    finish();
+    return code_ ? "the helper exited with status " + std::to_string(code_) : std::string();
   }
 
  private:
@@ -49,6 +53,7 @@ class LocalLink final : public HelperLink {
   Process proc_;
   FdStream io_;
   bool done_ = false;
+  int code_ = 0;
 };
 
 class SshLink final : public HelperLink {
@@ -61,6 +66,13 @@ class SshLink final : public HelperLink {
     if (code != 0)
       log::debug("replica helper on {} exited with status {}: {}", s_->peer(), code,
                  s_->last_stderr_line());
+  }
+  std::string diagnose() override {
+    int code = s_->exit_status();
+    std::string line = s_->last_stderr_line();
+    std::string what = code >= 0 ? "the remote command exited with status " + std::to_string(code)
+                                 : std::string("the remote command ended without a status");
+    return line.empty() ? what : what + ": " + line;
   }
 
  private:

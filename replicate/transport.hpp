@@ -25,6 +25,9 @@ class HelperLink {
   virtual ByteStream& stream() = 0;
   // Ends the session: closes our side and waits for the helper to exit.
   virtual void finish() = 0;
+  // After the stream ended unexpectedly: how the helper ended ("exited with status 127:
+  // sh: 1: coffer: not found"), or empty if nothing is known.
+  virtual std::string diagnose() = 0;
 };
 
 std::unique_ptr<HelperLink> start_helper(const TargetSpec& target);

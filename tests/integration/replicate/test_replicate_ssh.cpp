@@ -57,6 +57,13 @@ TEST_F(ReplicateSsh, ForcedCommandConfinesToItsDirectory) {
   EXPECT_EQ(hash_file(forced_dir / "image"), hash_file(vault.image));
 }
 
+TEST_F(ReplicateSsh, MissingCofferOnCIsNamed) {
+  RunResult r = run({"replica", "status", vault.image.native(), dest, "--remote-command", "/nonexistent/coffer"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("exited with status 127"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/coffer"), std::string::npos) << "the remote shell's complaint: " << r.err;
+}
+
 TEST_F(ReplicateSsh, DroppedConnectionResumes) {
   RunResult first = over_ssh({"replicate", "--key-file", vault.key.native()}, dest);
   ASSERT_EQ(first.exit_code, 0) << first.err;
