@@ -29,20 +29,7 @@ int add_key(const Location& where, const config::Credentials& creds, const Secre
   FileLock lock(where.lock_path());
   LuksDevice dev = load(where);
   const Secret& old = *unlock_with(dev, creds, nullptr).secret;
-  crypt_pbkdf_type pbkdf{};
-  pbkdf.type = CRYPT_KDF_ARGON2ID;
-  pbkdf.hash = "sha256";
-  pbkdf.time_ms = kdf.time_ms;
-  pbkdf.iterations = kdf.iterations;
-  pbkdf.max_memory_kb = kdf.memory_kib;
-  pbkdf.parallel_threads = kdf.parallel;
-  if (kdf.iterations && kdf.memory_kib && kdf.parallel) pbkdf.flags = CRYPT_PBKDF_NO_BENCHMARK;
-  int rc = crypt_set_pbkdf_type(dev.get(), &pbkdf);
-  if (rc < 0) dev.raise("set key derivation parameters for", rc);
-  rc = crypt_keyslot_add_by_passphrase(dev.get(), CRYPT_ANY_SLOT, old.chars(), old.size(),
-                                       new_key.chars(), new_key.size());
-  if (rc < 0) dev.raise("add key slot to", rc);
-  return rc;
+  return dev.add_keyslot_by_passphrase(old, new_key, kdf);
 }
 
 int remove_key(const Location& where, const config::Credentials& creds, std::optional<int> slot) {

@@ -96,6 +96,17 @@ int LuksDevice::add_keyslot(const Secret& secret, const KdfParams& kdf) {
   return rc;
 }
 
+int LuksDevice::add_keyslot_by_passphrase(const Secret& existing, const Secret& added,
+                                          const KdfParams& kdf) {
+  crypt_pbkdf_type pbkdf = to_pbkdf(kdf);
+  int rc = crypt_set_pbkdf_type(cd_, &pbkdf);
+  if (rc < 0) raise("set key derivation parameters for", rc);
+  rc = crypt_keyslot_add_by_passphrase(cd_, CRYPT_ANY_SLOT, existing.chars(), existing.size(),
+                                       added.chars(), added.size());
+  if (rc < 0) raise("add key slot to", rc);
+  return rc;
+}
+
 int LuksDevice::unlock(const Secret& secret, const std::string& source, const char* mapping) {
   // CRYPT_ACTIVATE_ALLOW_DISCARDS is deliberately not set: discards would punch holes that
   // change the image behind replication's back and leak which blocks are free.

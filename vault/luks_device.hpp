@@ -34,6 +34,8 @@ class LuksDevice {
   void format(const KdfParams& kdf, const std::string& label);
   // Adds a key slot for `secret` using the volume key held since format()/unlock(). Returns slot.
   int add_keyslot(const Secret& secret, const KdfParams& kdf);
+  // Adds a key slot for `added`, authorised by `existing` (no volume key in the context needed).
+  int add_keyslot_by_passphrase(const Secret& existing, const Secret& added, const KdfParams& kdf);
   // Verifies `secret` against the key slots; with `mapping` non-empty activates the mapping.
   // Returns the slot it opened. Wrong secrets raise ErrorKind::bad_key naming `source`.
   int unlock(const Secret& secret, const std::string& source, const char* mapping = nullptr);

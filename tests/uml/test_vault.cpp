@@ -16,21 +16,6 @@
 using namespace coffer;
 using namespace coffer::test;
 
-namespace {
-
-std::string mapping_of(const VaultFixture& v) {
-  RunResult r = v.coffer({"vault", "status", v.image(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return nlohmann::json::parse(r.out).at("mapping").get<std::string>();
-}
-
-nlohmann::json status_json(const VaultFixture& v) {
-  RunResult r = v.coffer({"vault", "status", v.image(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return nlohmann::json::parse(r.out);
-}
-
-}  // namespace
 
 TEST(Vault, CreateWriteCloseReopenWithKeyAndPassphrase) {
   VaultFixture v;
@@ -40,7 +25,7 @@ TEST(Vault, CreateWriteCloseReopenWithKeyAndPassphrase) {
   EXPECT_EQ(st.st_mode & 0777, 0400u) << "generated key file must be 0400";
   EXPECT_EQ(st.st_size, 64);
 
-  nlohmann::json s = status_json(v);
+  nlohmann::json s = v.status();
   EXPECT_EQ(s["sector_size"], 4096);
   ASSERT_EQ(s["keyslots"].size(), 2u);
   EXPECT_EQ(s["keyslots"][0]["kdf"], "argon2id");
@@ -53,10 +38,10 @@ TEST(Vault, CreateWriteCloseReopenWithKeyAndPassphrase) {
   write_sample_tree(v.mount() / "data");
   auto before = tree_digest(v.mount());
   ASSERT_GT(before.size(), 5u);
-  EXPECT_EQ(status_json(v)["open"], true);
+  EXPECT_EQ(v.status()["open"], true);
   v.close();
-  EXPECT_EQ(status_json(v)["open"], false);
-  EXPECT_FALSE(std::filesystem::exists("/dev/mapper/" + mapping_of(v)));
+  EXPECT_EQ(v.status()["open"], false);
+  EXPECT_FALSE(std::filesystem::exists("/dev/mapper/" + v.mapping()));
 
   RunResult r = v.coffer({"vault", "open", v.image(), "--passphrase-file", v.passphrase(),
                           "--mount", v.mount()});
@@ -96,7 +81,7 @@ TEST(Vault, WrongSecretsExit12AndChangeNothing) {
     EXPECT_NE(r.err.find(v.image().native()), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("no key slot opens"), std::string::npos) << r.err;
     EXPECT_EQ(hash_file(v.image()), hash) << "image changed after " << args[1];
-    EXPECT_EQ(status_json(v)["mapped"], false);
+    EXPECT_EQ(v.status()["mapped"], false);
   }
 }
 
@@ -155,5 +140,5 @@ TEST(Vault, DamagedOrTruncatedHeaderIsAClearErrorAndNothingChanges) {
   EXPECT_NE(r.exit_code, 12);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_EQ(hash_file(v.dir() / "short.img"), hash);
-  EXPECT_EQ(status_json(v)["mapped"], false);
+  EXPECT_EQ(v.status()["mapped"], false);
 }

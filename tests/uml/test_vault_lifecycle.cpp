@@ -19,16 +19,11 @@ using namespace coffer::test;
 
 namespace {
 
-nlohmann::json status_json(const VaultFixture& v) {
-  RunResult r = v.coffer({"vault", "status", v.image(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return nlohmann::json::parse(r.out);
-}
 
 // Starts `coffer vault open` and sends `sig` the moment its dm-crypt mapping appears, i.e.
 // while it is mounting. Returns the exit code of the killed process.
 int signal_open_while_mounting(const VaultFixture& v, int sig) {
-  std::string mapping = status_json(v)["mapping"];
+  std::string mapping = v.status()["mapping"];
   UniqueFd in(::inotify_init1(IN_CLOEXEC));
   EXPECT_GE(::inotify_add_watch(in.get(), "/dev/mapper", IN_CREATE), 0);
   SpawnOptions opts;
@@ -67,14 +62,14 @@ TEST(VaultCrash, KillNineWhileMountingThenOpenRecovers) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     int rc = signal_open_while_mounting(v, SIGKILL);
     EXPECT_EQ(rc, 128 + SIGKILL);
-    nlohmann::json s = status_json(v);
+    nlohmann::json s = v.status();
     if (s["stale"] == true) ++stale_seen;
     EXPECT_EQ(s["open"], false) << "a killed open must never look like a completed one";
     RunResult r = v.coffer({"vault", "open", v.image(), "--key-file", v.key(), "--mount", v.mount()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(tree_digest(v.mount()), before);
     v.close();
-    EXPECT_EQ(status_json(v)["mapped"], false);
+    EXPECT_EQ(v.status()["mapped"], false);
   }
   EXPECT_GT(stale_seen, 0) << "the kill never landed between mapping and completed open";
 }
@@ -85,22 +80,22 @@ TEST(VaultCrash, LeftoverMappingWithoutMountIsCleanedByOpenAndByClose) {
   // What a crash between unlock and mount leaves: the mapping, no mount, no state.
   v.open_with_key();
   ASSERT_EQ(::umount2(v.mount().c_str(), 0), 0);
-  nlohmann::json s = status_json(v);
+  nlohmann::json s = v.status();
   EXPECT_EQ(s["mapped"], true);
   EXPECT_EQ(s["stale"], true);
   v.open_with_key();  // recovers
-  EXPECT_EQ(status_json(v)["open"], true);
+  EXPECT_EQ(v.status()["open"], true);
   ASSERT_EQ(::umount2(v.mount().c_str(), 0), 0);
   RunResult r = v.coffer({"vault", "close", v.image()});  // close cleans it too
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(status_json(v)["mapped"], false);
+  EXPECT_EQ(v.status()["mapped"], false);
 }
 
 TEST(VaultCrash, SignalDuringOpenLeavesNothingBehindOrCompletes) {
   VaultFixture v;
   v.create();
   int rc = signal_open_while_mounting(v, SIGTERM);
-  nlohmann::json s = status_json(v);
+  nlohmann::json s = v.status();
   if (rc == 130) {
     EXPECT_EQ(s["mapped"], false) << "an interrupted open left its mapping";
     EXPECT_FALSE(s["mounted_at"] != "") << "an interrupted open left its mount";
@@ -172,7 +167,7 @@ TEST(VaultKeys, AddRemoveHeaderBackupAndNeverTheLastSlot) {
   add.insert(add.end(), kFastKdf.begin(), kFastKdf.end());
   RunResult r = v.coffer(add);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(status_json(v)["keyslots"].size(), 3u);
+  EXPECT_EQ(v.status()["keyslots"].size(), 3u);
   r = v.coffer({"vault", "open", v.image(), "--passphrase-file", v.dir() / "second", "--mount", v.mount()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   v.close();

@@ -37,6 +37,12 @@ void VaultFixture::close() const {
   ASSERT_EQ(r.exit_code, 0) << r.err;
 }
 
+nlohmann::json VaultFixture::status() const {
+  RunResult r = coffer({"vault", "status", image(), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
 void write_sample_tree(const std::filesystem::path& root) {
   std::filesystem::create_directories(root / "dir with space");
   write_text(root / "plain.txt", "plain\n");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ class VaultFixture {
   void create(const std::string& size = "64M") const;
   void open_with_key() const;
   void close() const;
+  // `coffer vault status --json`, parsed; asserts success.
+  nlohmann::json status() const;
+  std::string mapping() const { return status()["mapping"]; }
 
  private:
   TempDir tmp_;
