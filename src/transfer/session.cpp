@@ -180,7 +180,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     std::string path = fs::absolute(req.source).native();
     result = pull(stream, req, path, host, warn, nullptr);
     int rc = agent.wait();
-    if (rc != 0) log::warn("local agent exited with status {}", rc);
+    if (rc != 0 && rc != 3) log::warn("local agent exited with status {}", rc);  // 3: its warnings, already reported
   }
   result.host = host;
   return result;
