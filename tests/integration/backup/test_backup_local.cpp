@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "coffer/snapshot/catalog.hpp"
@@ -199,4 +201,29 @@ TEST(BackupLocal, OneFileSystemKeepsMountPointsEmpty) {
   EXPECT_EQ(list_tree(latest_tree(t / "repo", "x")), (std::vector<std::string>{"mnt", "top"}));
   EXPECT_EQ(list_tree(latest_tree(t / "repo", "all")),
             (std::vector<std::string>{"mnt", "mnt/on-another-fs", "top"}));
+}
+
+TEST(BackupLocal, AnXattrOrAclChangeAloneIsALocalCopy) {
+  TempDir t;
+  write_random(t / "src/tagged", 200000, 9);
+  fs::create_directories(t / "repo");
+  ASSERT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native()}).exit_code, 0);
+  ASSERT_EQ(::lsetxattr((t / "src/tagged").c_str(), "user.tag", "v2", 2, 0), 0);
+  timespec keep[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+  struct stat st{};
+  ::lstat((t / "src/tagged").c_str(), &st);
+  keep[1] = st.st_mtim;
+  ::utimensat(AT_FDCWD, (t / "src/tagged").c_str(), keep, AT_SYMLINK_NOFOLLOW);
+  auto r = run_coffer({"--json", "backup", (t / "src").native(), (t / "repo").native()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = backup_json(r);
+  EXPECT_EQ(j["copied"], 1);
+  EXPECT_EQ(j["linked"], 0);
+  EXPECT_EQ(j["data_files"], 0);
+  EXPECT_LT(j["bytes_to_receiver"].get<std::uint64_t>(), 1000u);
+  auto diffs = compare_trees(t / "src", latest_tree(t / "repo", "src"));
+  EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
+  char v[8] = {};
+  EXPECT_LT(::lgetxattr((previous_tree(t / "repo", "src") / "tagged").c_str(), "user.tag", v, sizeof v), 0)
+      << "the previous snapshot must keep its old xattrs";
 }
