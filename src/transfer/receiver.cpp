@@ -339,21 +339,7 @@ class Receiver {
       return;
     }
     UniqueFd basis(fd);
-    struct stat st;
-    if (::fstat(basis.get(), &st) != 0) throw_errno("stat", tw_->shown(e.path), errno);
-    RsyncJob job = RsyncJob::signature(static_cast<std::uint64_t>(st.st_size), tw_->shown(e.path));
-    ByteSink sink = [&](std::span<const std::byte> out) {
-      r.sig.append(reinterpret_cast<const char*>(out.data()), out.size());
-    };
-    std::vector<std::byte> buf(1 << 18);
-    off_t off = 0;
-    for (;;) {
-      std::size_t n = pread_full(basis.get(), buf, off, tw_->shown(e.path));
-      if (n == 0) break;
-      job.feed(std::span<const std::byte>(buf.data(), n), sink);
-      off += static_cast<off_t>(n);
-    }
-    job.finish(sink);
+    r.sig = file_signature(basis.get(), tw_->shown(e.path));
   }
 
   void pump() {
@@ -521,26 +507,9 @@ class Receiver {
     for (std::uint32_t i = 0; i < entries_.size(); ++i) {
       if (state_[i] != State::done) continue;
       const FileEntry& e = entries_[i];
-      snapshot::CatalogEntry c;
-      c.path = e.path;
-      c.type = e.type;
-      c.mode = e.mode;
-      c.uid = e.uid;
-      c.gid = e.gid;
-      c.size = e.type == EntryType::regular || e.type == EntryType::symlink ? e.size : 0;
-      c.mtime_sec = e.mtime_sec;
-      c.mtime_nsec = e.mtime_nsec;
-      c.rdev = e.rdev;
-      c.xattr_digest = xattr_digest(e.xattrs);
-      c.link_target = e.link_target;
-      if (e.is_follower()) {
-        c.link_group = e.leader + 1ull;
-        c.hash = hashes_[e.leader];
-        c.size = entries_[e.leader].size;
-      } else if (has_followers_[i]) {
-        c.link_group = i + 1ull;
-      }
-      if (e.type == EntryType::regular && !e.is_follower()) c.hash = hashes_[i];
+      snapshot::CatalogEntry c = catalog_entry(e, i, e.is_follower() ? hashes_[e.leader] : hashes_[i],
+                                               has_followers_[i]);
+      if (e.is_follower()) c.size = entries_[e.leader].size;
       if (e.type == EntryType::regular) stats_.bytes_total += c.size;
       ++stats_.entries;
       w.add(c);
@@ -573,16 +542,6 @@ class Receiver {
 
 }  // namespace
 
-PreviousSnapshot load_previous(const std::filesystem::path& repo, const std::string& host) {
-  PreviousSnapshot p;
-  if (!snapshot::valid_host_name(host)) return p;
-  if (auto prev = snapshot::latest_complete(repo, host)) {
-    p.tree = prev->tree();
-    p.catalog = snapshot::Catalog::load(prev->catalog());
-  }
-  return p;
-}
-
 ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning) {
   try {
     return Receiver(ch, options, on_warning).run();
@@ -590,23 +549,6 @@ ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const Wa
     send_error(ch, e.what());
     throw;
   }
-}
-
-void encode_summary(const ReceiverStats& s, Encoder& e) {
-  e.bytes(s.snapshot);
-  for (auto v : {s.entries, s.warnings, s.linked, s.copied, s.delta_files, s.data_files,
-                 s.bytes_received, s.resumed, s.bytes_total, s.bytes_sent})
-    e.uvar(v);
-}
-
-ReceiverStats decode_summary(Decoder& d) {
-  ReceiverStats s;
-  s.snapshot = d.bytes();
-  for (auto* v : {&s.entries, &s.warnings, &s.linked, &s.copied, &s.delta_files, &s.data_files,
-                  &s.bytes_received, &s.resumed, &s.bytes_total, &s.bytes_sent})
-    *v = d.uvar();
-  d.expect_end();
-  return s;
 }
 
 }  // namespace coffer::transfer

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "coffer/snapshot/catalog.hpp"
+#include "entry.hpp"
 #include "wire.hpp"
 
 namespace coffer::transfer {
@@ -51,6 +52,10 @@ using WarningSink = std::function<void(std::string_view path, std::string_view m
 // Runs the receiver after the handshake; publishes the snapshot and sends SUMMARY. On any
 // error the in-progress snapshot stays for the next run and the error is also sent to the peer.
 ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning);
+
+// The catalog line of entry `id` (hash: its content's, or its leader's for a hard link).
+snapshot::CatalogEntry catalog_entry(const FileEntry& e, std::uint32_t id,
+                                     const std::optional<snapshot::ContentHash>& hash, bool has_followers);
 
 void encode_summary(const ReceiverStats& s, Encoder& e);
 ReceiverStats decode_summary(Decoder& d);

@@ -1,6 +1,8 @@
 #include "rsync_job.hpp"
 
+#include <cerrno>
 #include <cmath>
+#include <sys/stat.h>
 #include <librsync.h>
 #include <vector>
 
@@ -101,6 +103,26 @@ void RsyncJob::run(std::span<const std::byte> in, bool eof, const ByteSink& out)
       fail(ErrorKind::failed, state_->what, state_->shown.native(),
            eof ? "librsync: input truncated" : "librsync: no progress");
   }
+}
+
+std::string file_signature(int fd, const fs::path& shown) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) throw_errno("stat", shown, errno);
+  RsyncJob job = RsyncJob::signature(static_cast<std::uint64_t>(st.st_size), shown);
+  std::string sig;
+  ByteSink sink = [&](std::span<const std::byte> out) {
+    sig.append(reinterpret_cast<const char*>(out.data()), out.size());
+  };
+  std::vector<std::byte> buf(1 << 18);
+  off_t off = 0;
+  for (;;) {
+    std::size_t n = pread_full(fd, buf, off, shown);
+    if (n == 0) break;
+    job.feed(std::span<const std::byte>(buf.data(), n), sink);
+    off += static_cast<off_t>(n);
+  }
+  job.finish(sink);
+  return sig;
 }
 
 struct SignatureLoader::State {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 
 namespace coffer::transfer {
 
@@ -39,6 +40,9 @@ class RsyncJob {
   friend class SignatureLoader;
   friend class DeltaJob;
 };
+
+// The whole signature of an open file (read with pread from its start).
+std::string file_signature(int fd, const std::filesystem::path& shown);
 
 // Receives a signature (as bytes from the wire), then indexes it for a delta.
 class SignatureLoader {
