@@ -193,15 +193,24 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
   fsync_fd(fd_.get(), partial_);
 
   // Claim the space the data will need in the (sparse) image now: a full disk must fail the
-  // upload, not the apply of a journal that is already committed.
+  // upload, not the apply of a journal that is already committed. Only holes need claiming.
   UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
-  std::uint64_t run_begin = 0, run_end = 0;
+  struct stat ist {};
+  if (::fstat(img.get(), &ist) != 0) throw_errno("stat", image, errno);
+  const auto img_size = static_cast<std::uint64_t>(ist.st_size);
+  bool reserved = false;
   auto reserve = [&](std::uint64_t b, std::uint64_t e) {
-    if (e > b && ::fallocate(img.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(b),
-                             static_cast<off_t>(e - b)) != 0 &&
-        errno != EOPNOTSUPP)
+    if (e <= b) return;
+    if (e <= img_size) {
+      off_t hole = ::lseek(img.get(), static_cast<off_t>(b), SEEK_HOLE);
+      if (hole >= 0 && static_cast<std::uint64_t>(hole) >= e) return;  // all allocated already
+    }
+    if (::fallocate(img.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(b), static_cast<off_t>(e - b)) == 0)
+      reserved = true;
+    else if (errno != EOPNOTSUPP)
       throw_errno("reserve space in", image, errno);
   };
+  std::uint64_t run_begin = 0, run_end = 0;
   for (const auto& r : records_) {
     if (r.info.type != RecordType::data) continue;
     if (r.info.offset != run_end) {
@@ -211,7 +220,7 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
     run_end = r.info.offset + r.info.length;
   }
   reserve(run_begin, run_end);
-  fsync_fd(img.get(), image);
+  if (reserved) fsync_fd(img.get(), image);
   struct statvfs vfs {};
   std::uint64_t manifest_bytes = kManifestHeaderSize + 32 * ((header_.new_size + header_.manifest_block_size - 1) /
                                                                   std::max<std::uint64_t>(1, header_.manifest_block_size)) + 32;
