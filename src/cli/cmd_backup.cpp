@@ -1,13 +1,8 @@
 // coffer backup SOURCE REPO: one hard-linked snapshot of SOURCE in REPO (docs/snapshots.md).
-#include <fmt/format.h>
-
-#include "coffer/snapshot/catalog.hpp"
 #include "coffer/transfer/backup.hpp"
-#include "coffer/util/fd.hpp"
-#include "coffer/util/log.hpp"
-#include "coffer/util/units.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "steps.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -16,22 +11,6 @@ struct BackupArgs {
   transfer::BackupRequest req;
   std::vector<std::string> exclude_from;
 };
-
-nlohmann::json result_json(const transfer::BackupResult& r) {
-  return {{"type", "backup"},
-          {"host", r.host},
-          {"snapshot", r.snapshot},
-          {"entries", r.entries},
-          {"linked", r.linked},
-          {"resumed", r.resumed},
-          {"copied", r.copied},
-          {"delta_files", r.delta_files},
-          {"data_files", r.data_files},
-          {"bytes_total", r.bytes_total},
-          {"bytes_to_receiver", r.bytes_to_receiver},
-          {"bytes_to_sender", r.bytes_to_sender},
-          {"warnings", r.warnings}};
-}
 
 }  // namespace
 
@@ -65,32 +44,9 @@ void register_backup_commands(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, args, remote_cmd]() -> int {
       transfer::BackupRequest req = args->req;
       if (remote_cmd->count() > 0) req.local_agent_command = req.remote_command;
-      for (const auto& file : args->exclude_from) {
-        std::string text = read_file(file);
-        std::string_view rest = text;
-        while (!rest.empty()) {
-          auto nl = rest.find('\n');
-          std::string_view line = rest.substr(0, nl);
-          rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-          if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-          bool prefixed = line.size() > 2 && (line[0] == '-' || line[0] == '+') && line[1] == ' ';
-          req.filter_rules.push_back(prefixed ? std::string(line) : "- " + std::string(line));
-        }
-      }
-      auto warn = [&ctx](std::string_view path, std::string_view message) {
-        log::warn("{}: {}", path.empty() ? "." : snapshot::escape_path(path), message);
-        ctx.emit_json({{"type", "warning"}, {"path", snapshot::escape_path(path)}, {"message", message}});
-      };
-      transfer::BackupResult r = transfer::run_backup(req, warn);
-      ctx.say(fmt::format("snapshot hosts/{}/{} complete: {} entries ({}), {} linked, {} copied on B, "
-                          "{} deltas, {} sent whole, {} resumed",
-                          r.host, r.snapshot, r.entries, format_size(r.bytes_total), r.linked,
-                          r.copied, r.delta_files, r.data_files, r.resumed));
-      ctx.say(fmt::format("protocol bytes: {} to the receiver, {} to the sender", r.bytes_to_receiver,
-                          r.bytes_to_sender));
-      if (r.warnings > 0) ctx.say(fmt::format("{} warnings (see above)", r.warnings));
-      ctx.emit_json(result_json(r));
+      for (const auto& file : args->exclude_from)
+        for (auto& rule : transfer::read_filter_file(file)) req.filter_rules.push_back(std::move(rule));
+      transfer::BackupResult r = run_reported_backup(ctx, req);
       return r.warnings > 0 ? int{kWarnings} : int{kOk};
     };
   });

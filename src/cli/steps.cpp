@@ -14,20 +14,6 @@ namespace coffer::cli {
 
 namespace rep = coffer::replicate;
 
-void append_filter_file(const std::filesystem::path& file, std::vector<std::string>& rules) {
-  std::string text = read_file(file);
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    auto nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    bool prefixed = line.size() > 2 && (line[0] == '-' || line[0] == '+') && line[1] == ' ';
-    rules.push_back(prefixed ? std::string(line) : "- " + std::string(line));
-  }
-}
-
 transfer::BackupRequest backup_request(const config::Source& source,
                                        const std::filesystem::path& repo) {
   transfer::BackupRequest req;
@@ -35,7 +21,9 @@ transfer::BackupRequest backup_request(const config::Source& source,
   req.repo = repo.native();
   req.name = source.name;
   for (const auto& pattern : source.exclude) req.filter_rules.push_back("- " + pattern);
-  if (source.exclude_from) append_filter_file(*source.exclude_from, req.filter_rules);
+  if (source.exclude_from)
+    for (auto& rule : transfer::read_filter_file(*source.exclude_from))
+      req.filter_rules.push_back(std::move(rule));
   req.one_file_system = source.one_file_system;
   if (!source.remote_command.empty()) req.remote_command = source.remote_command;
   return req;

@@ -13,10 +13,6 @@
 
 namespace coffer::cli {
 
-// Reads an --exclude-from / exclude_from file: one rule a line ('- PATTERN', '+ PATTERN' or a
-// bare PATTERN meaning exclude); '#' and ';' start comments. Appends to `rules`.
-void append_filter_file(const std::filesystem::path& file, std::vector<std::string>& rules);
-
 // A backup of a configured source into `repo`.
 transfer::BackupRequest backup_request(const config::Source& source, const std::filesystem::path& repo);
 

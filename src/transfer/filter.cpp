@@ -1,5 +1,7 @@
 #include "filter.hpp"
 
+#include "coffer/transfer/backup.hpp"
+
 #include <fnmatch.h>
 
 #include "coffer/util/error.hpp"
@@ -44,6 +46,12 @@ void Filter::add_rules_from(const std::filesystem::path& file) {
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     add_rule(line);
   }
+}
+
+std::vector<std::string> read_filter_file(const std::filesystem::path& file) {
+  Filter filter;
+  filter.add_rules_from(file);
+  return filter.rules();
 }
 
 bool Filter::matches(const Rule& r, std::string_view path, bool is_dir) {

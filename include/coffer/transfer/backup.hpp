@@ -46,6 +46,11 @@ using WarningFn = std::function<void(std::string_view path, std::string_view mes
 // the source directory (the local host name for "/"), reduced to a valid host directory name.
 std::string default_snapshot_name(const std::string& source);
 
+// Reads an --exclude-from file: one rule a line ('- PATTERN', '+ PATTERN' or a bare PATTERN,
+// which excludes); blank lines and lines starting with '#' or ';' are ignored. Returns the
+// rules as "- PATTERN" / "+ PATTERN", ready for BackupRequest::filter_rules.
+std::vector<std::string> read_filter_file(const std::filesystem::path& file);
+
 // Runs a whole backup. Warnings (files that changed or vanished while read, unreadable
 // directories) are reported through `on_warning` and counted; errors throw coffer::Error and
 // leave the in-progress snapshot for the next run.
