@@ -11,6 +11,7 @@
 #include "coffer/vault/vault.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "steps.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -57,39 +58,8 @@ struct TargetArgs {
   vault::Location location(Context& ctx) const { return {image, ctx.runtime_dir()}; }
 };
 
-rep::VaultFacts vault_facts(const vault::Location& where) {
-  vault::Status s = vault::status(where);
-  if (!s.exists) throw_errno("open vault", where.image, ENOENT, ErrorKind::missing);
-  return {where.image, s.uuid, s.mapped, s.mounted_at};
-}
 
 std::string when(std::int64_t t) { return t ? rep::format_time(t) : std::string("never"); }
-
-// Prints a verify report; throws (integrity, exit 13) if it found anything.
-void report_verify(Context& ctx, const rep::VerifyReport& r) {
-  nlohmann::json bad = nlohmann::json::array();
-  for (const auto& b : r.bad_blocks)
-    bad.push_back({{"offset", b.offset}, {"length", b.length}, {"reason", b.reason}});
-  ctx.emit_json({{"type", "replica_verify"}, {"target", r.target}, {"dest", r.dest},
-                 {"generation", r.generation}, {"time", r.time}, {"ok", r.ok()},
-                 {"blocks_checked", r.blocks_checked}, {"blocks_challenged", r.blocks_challenged},
-                 {"problems", r.problems}, {"bad_blocks", bad}});
-  for (const auto& p : r.problems) log::warn("{}", p);
-  constexpr std::size_t kShown = 200;
-  for (std::size_t i = 0; i < r.bad_blocks.size() && i < kShown; ++i) {
-    const auto& b = r.bad_blocks[i];
-    log::warn("bad block at offset {} ({} bytes): {}", b.offset, b.length, b.reason);
-  }
-  if (r.bad_blocks.size() > kShown)
-    log::warn("... and {} more bad blocks (--json lists them all)", r.bad_blocks.size() - kShown);
-  if (!r.ok())
-    fail(ErrorKind::integrity, "verify replica at", r.dest,
-         fmt::format("{} problem(s), {} bad block(s) against generation {} of {}", r.problems.size(),
-                     r.bad_blocks.size(), r.generation, when(r.time)));
-  ctx.say(fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
-                      "with a fresh challenge)",
-                      r.dest, r.generation, when(r.time), r.blocks_checked, r.blocks_challenged));
-}
 
 void add_replicate(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("replicate", "Send the changed blocks of a closed vault to a replica on C");
@@ -132,24 +102,7 @@ void add_replicate(CLI::App& app, Context& ctx) {
       config::Credentials creds = secrets->load(ctx, where.image.native());
       Secret key = vault::volume_key(where, creds);
       o.volume_key = &key;
-      rep::ReplicateResult r = rep::replicate(o);
-      ctx.say(fmt::format("replicated {} to {}: generation {} ({} of {} blocks of {} changed, {} of data)",
-                          where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
-                          format_size(r.block_size), format_size(r.bytes_changed)));
-      if (r.records_resumed)
-        ctx.say(fmt::format("resumed an interrupted upload: {} already on C", format_size(r.bytes_resumed)));
-      ctx.say(fmt::format("sent {} ({} bytes), received {}, in {:.2f} s", format_size(r.bytes_sent),
-                          r.bytes_sent, format_size(r.bytes_received), r.seconds));
-      ctx.emit_json({{"type", "replicated"}, {"image", where.image.native()}, {"target", r.target},
-                     {"dest", r.dest}, {"base_generation", r.base_generation},
-                     {"generation", r.generation}, {"time", r.time}, {"image_size", r.image_size},
-                     {"block_size", r.block_size}, {"blocks", r.blocks},
-                     {"blocks_changed", r.blocks_changed}, {"bytes_changed", r.bytes_changed},
-                     {"bytes_zeroed", r.bytes_zeroed}, {"records_resumed", r.records_resumed},
-                     {"bytes_resumed", r.bytes_resumed}, {"bytes_sent", r.bytes_sent},
-                     {"bytes_received", r.bytes_received}, {"full_compare", r.full_compare},
-                     {"recovered_generation", r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()},
-                     {"seconds", r.seconds}});
+      run_reported_replication(ctx, where, o);
       if (*then_verify) report_verify(ctx, rep::verify(o.vault, o.target, &key, args->threads));
       return int{kOk};
     };
@@ -254,8 +207,7 @@ void add_verify(CLI::App& replica, Context& ctx) {
           config::resolve_secret_paths(secrets->paths, cfg ? &cfg->vault.secrets : nullptr));
       std::optional<Secret> key;
       if (creds.any()) key = vault::volume_key(where, creds);
-      rep::VerifyReport r = rep::verify(facts, t, key ? &*key : nullptr, args->threads);
-      report_verify(ctx, r);
+      report_verify(ctx, rep::verify(facts, t, key ? &*key : nullptr, args->threads));
       return int{kOk};
     };
   });
