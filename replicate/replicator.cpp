@@ -36,7 +36,6 @@ class Run {
            fmt::format("target {} holds replicas of vault {}, but this image is vault {}; use a new "
                        "target, or remove {} to start over",
                        o_.target.name, ts_.record.uuid, o_.vault.uuid, ts_.dir().native()));
-    mac_key_ = derive_mac_key(*o_.volume_key);
     img_ = open_fd(o_.vault.image, O_RDONLY);
     struct stat before = stat_image();
 
@@ -62,6 +61,13 @@ class Run {
   }
 
  private:
+  // The MAC key, derived from the volume key on first use: the key derivation the caller started
+  // runs while we connect to C, and a wrong key still fails before anything is written there.
+  const Secret& mac_key() {
+    if (mac_key_.empty()) mac_key_ = derive_mac_key(o_.volume_key ? *o_.volume_key : o_.unlock());
+    return mac_key_;
+  }
+
   struct stat stat_image() const {
     struct stat st {};
     if (::fstat(img_.get(), &st) != 0) throw_errno("stat", o_.vault.image, errno);
@@ -69,6 +75,7 @@ class Run {
   }
 
   Base fresh(ClientSession& s, DirKind kind) {
+    mac_key();
     if (kind != DirKind::replica) s.init();
     if (!ts_.record.has_replica_id || o_.reseed) {
       randombytes_buf(ts_.record.replica_id.data(), ts_.record.replica_id.size());
@@ -111,7 +118,7 @@ class Run {
     switch (a.standing) {
       case Standing::no_record: {
         Manifest m = s.fetch_manifest();
-        if (m.header.generation != c.generation || !m.mac_valid(mac_key_))
+        if (m.header.generation != c.generation || !m.mac_valid(mac_key()))
           fail(ErrorKind::integrity, "replicate to", dest,
                "its manifest was not made with this vault's key; refusing to overwrite it");
         log::warn("B has no record of {}; continuing from its generation {} of {} (manifest MAC "
@@ -144,7 +151,7 @@ class Run {
     if (!m || m->mac != ts_.record.manifest_mac) {
       log::warn("B's copy of manifest {} is missing; fetching it from {}", c.generation, dest);
       m = s.fetch_manifest();
-      if (m->mac != ts_.record.manifest_mac || !m->mac_valid(mac_key_))
+      if (m->mac != ts_.record.manifest_mac || !m->mac_valid(mac_key()))
         fail(ErrorKind::integrity, "replicate to", dest, "its manifest does not match B's record");
       m->save(ts_.manifest_path(c.generation));
     }
@@ -167,6 +174,7 @@ class Run {
     res_.full_compare = !base.digest;
     if (res_.full_compare)
       log::info("no usable digest of generation {}: strong-hashing every block once", base.generation);
+    mac_key();  // the last moment to learn of a wrong key: from here on C is written to
     ch.send(Msg::begin, Encoder().raw(encode_journal_header(jh)).u8(resume).bytes);
 
     // Records of an interrupted upload are kept while they equal what we would send again.
@@ -221,7 +229,7 @@ class Run {
     m.header.replica_id = ts_.record.replica_id;
     m.header.luks_uuid = uuid_;
     m.entries = std::move(out.entries);
-    m.mac = m.compute_mac(mac_key_);
+    m.mac = m.compute_mac(mac_key());
     ts_.write_pending(m.header.generation, Digest{D_, size, std::move(out.digest)}, m);
     phase("write digest and manifest on B");
 
@@ -289,7 +297,7 @@ std::uint32_t check_block_size(std::uint64_t size) {
 ReplicateResult replicate(const ReplicateOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   refuse_open_vault(o.vault);
-  if (!o.volume_key) fail(ErrorKind::usage, "replicate", o.vault.image.native(), "no volume key");
+  if (!o.volume_key && !o.unlock) fail(ErrorKind::usage, "replicate", o.vault.image.native(), "no volume key");
   TargetState ts(o.vault.image, o.target.name);
   ts.lock();
   ts.load();

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +58,11 @@ std::filesystem::path target_state_dir(const std::filesystem::path& image, const
 struct ReplicateOptions {
   VaultFacts vault;
   TargetSpec target;
-  const Secret* volume_key = nullptr;
+  const Secret* volume_key = nullptr;  // the LUKS volume key (coffer::vault::volume_key)
+  // Or, instead: a function that returns it, called once before anything is written to C. It
+  // may wait for a key derivation started earlier, which then overlaps with connecting to C;
+  // its errors (a wrong key) still end the run before C is touched.
+  std::function<const Secret&()> unlock;
   std::uint64_t limit_rate = 0;  // bytes per second uploaded; 0: unlimited
   unsigned threads = 0;          // hashing threads; 0: every core
   bool reseed = false;           // C lost its replica: accept that and upload a new one
