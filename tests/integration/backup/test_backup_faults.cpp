@@ -84,6 +84,30 @@ TEST(BackupFaults, FileVanishingBeforeItIsReadIsAWarningAndExit3) {
   EXPECT_EQ(snaps.back().marker.warnings, 1u);
 }
 
+TEST(BackupFaults, FileChangingAfterItWasListedIsAWarningAndExit3) {
+  TempDir t;
+  write_random(t / "src/aaa-big", 64 << 20, 2);
+  write_text(t / "src/zzz-small", "requested last, grows before it is read");
+  fs::create_directories(t / "repo");
+  Process p({coffer_bin(), "backup", (t / "src").native(), (t / "repo").native()}, quiet_pipes());
+  fs::path staging = t / "repo/hosts/src/.in-progress/staging";
+  bool changed = wait_until(p, [&] {
+    std::error_code ec;
+    if (fs::is_empty(staging, ec) || ec) return false;
+    write_text(t / "src/zzz-small", "requested last, grows before it is read, and grew");
+    return true;
+  });
+  std::string err = drain(p.stderr_fd());
+  int rc = p.wait();
+  ASSERT_TRUE(changed) << "the backup ended before the test could change the file: " << err;
+  EXPECT_EQ(rc, 3) << err;
+  EXPECT_NE(err.find("zzz-small"), std::string::npos) << err;
+  EXPECT_NE(err.find("changed while it was read"), std::string::npos) << err;
+  auto snaps = coffer::snapshot::list_complete(t / "repo", "src");
+  ASSERT_FALSE(snaps.empty()) << "a run with warnings still completes its snapshot";
+  EXPECT_EQ(snaps.back().marker.warnings, 1u);
+}
+
 TEST(BackupFaults, KilledAgentLeavesNoSnapshotAndTheNextRunResumes) {
   TempDir t;
   const int files = 240;
