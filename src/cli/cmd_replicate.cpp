@@ -1,5 +1,7 @@
 // coffer replicate IMAGE DEST | replica-serve DIR | replica status IMAGE DEST | replica verify IMAGE DEST
 #include <fmt/format.h>
+#include <future>
+#include <optional>
 #include <unistd.h>
 
 #include "coffer/replicate/manifest.hpp"
@@ -100,10 +102,22 @@ void add_replicate(CLI::App& app, Context& ctx) {
       o.vault = vault_facts(where);
       rep::refuse_open_vault(o.vault);
       config::Credentials creds = secrets->load(ctx, where.image.native());
-      Secret key = vault::volume_key(where, creds);
-      o.volume_key = &key;
-      run_reported_replication(ctx, where, o);
-      if (*then_verify) report_verify(ctx, rep::verify(o.vault, o.target, &key, args->threads));
+      // The key derivation (slow by design) runs while replicate() connects to C; replicate()
+      // waits for it before it writes anything there, so a wrong key still leaves C untouched.
+      std::future<Secret> unlocking =
+          std::async(std::launch::async, [&where, &creds] { return vault::volume_key(where, creds); });
+      std::optional<Secret> key;
+      o.unlock = [&]() -> const Secret& {
+        if (!key) key = unlocking.get();
+        return *key;
+      };
+      try {
+        run_reported_replication(ctx, where, o);
+      } catch (...) {
+        if (unlocking.valid()) unlocking.wait();  // never leave the derivation running
+        throw;
+      }
+      if (*then_verify) report_verify(ctx, rep::verify(o.vault, o.target, &o.unlock(), args->threads));
       return int{kOk};
     };
   });
