@@ -31,7 +31,7 @@ void scan_changes(const ScanInput& in, ScanOutput& out,
     c.data = buffers.take();
     std::uint64_t offset = index * g.chunk;
     std::uint64_t length = std::min(g.chunk, g.image_size - offset);
-    read_chunk(in.fd, in.shown, offset, length, g.chunk, c);
+    read_chunk(in.fd, in.shown, offset, length, g.chunk, std::max(D, M), c);
     const std::uint64_t nd = Geometry::blocks(length, D), nm = Geometry::blocks(length, M);
     const std::uint64_t first_d = offset / D, first_m = offset / M;
     std::vector<char> changed(nd, 0);

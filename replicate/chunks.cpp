@@ -32,7 +32,7 @@ std::vector<char> Chunk::data_map(std::uint64_t block, std::uint64_t count) cons
 }
 
 void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset,
-                std::uint64_t length, std::uint64_t capacity, Chunk& out) {
+                std::uint64_t length, std::uint64_t capacity, std::uint64_t align, Chunk& out) {
   out.offset = offset;
   out.length = length;
   out.extents.clear();
@@ -53,17 +53,22 @@ void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset
                              static_cast<std::uint64_t>(hole) - offset);
     pos = hole;
   }
+  // Zero the gaps next to data, up to the edges of the blocks that data touches.
+  auto zero = [&](std::uint64_t b, std::uint64_t e) {
+    if (e > b) std::memset(out.data.data() + b, 0, e - b);
+  };
+  auto down = [&](std::uint64_t x) { return x / align * align; };
+  auto up = [&](std::uint64_t x) { return std::min(capacity, (x + align - 1) / align * align); };
   std::uint64_t cursor = 0;
   for (const auto& [b, e] : out.extents) {
-    if (b > cursor) std::memset(out.data.data() + cursor, 0, b - cursor);
+    if (b > cursor) zero(std::max(cursor, down(b)), b);  // before this extent, in its first block
     auto buf = std::span(out.data).subspan(b, e - b);
     std::size_t n = pread_full(fd, buf, static_cast<off_t>(offset + b), shown);
     if (n != buf.size())
       fail(ErrorKind::failed, "read", shown.native(), "the file shrank while being read");
     cursor = e;
+    zero(e, up(e));  // after it, to the end of its last block (also the tail past the image)
   }
-  if (!out.extents.empty() && cursor < capacity)
-    std::memset(out.data.data() + cursor, 0, capacity - cursor);
 }
 
 unsigned hashing_threads(unsigned requested) {

@@ -57,12 +57,13 @@ struct Chunk {
   }
 };
 
-// Reads [offset, offset+length) of fd into `out` (buffer of `capacity` bytes, zero-filled beyond
-// the data). `shown` names the file in errors. A short read means the file shrank under us.
-// A chunk that is all hole is not zero-filled: callers never read blocks without data (their
-// hashes are constants), and a sparse 16 GiB image would otherwise cost 16 GiB of memset.
+// Reads [offset, offset+length) of fd into `out` (a buffer of `capacity` bytes). `shown` names the
+// file in errors; a short read means the file shrank under us. Only the parts of `align`-sized
+// blocks that hold some data are valid (holes in them zeroed, and the tail after the image's
+// end): callers never read a block without data, its hash is a constant. Zeroing whole hole
+// blocks would cost a memset of every hole of a sparse 16 GiB image.
 void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset,
-                std::uint64_t length, std::uint64_t capacity, Chunk& out);
+                std::uint64_t length, std::uint64_t capacity, std::uint64_t align, Chunk& out);
 
 // Threads to hash with: `requested`, or every core when 0.
 unsigned hashing_threads(unsigned requested);

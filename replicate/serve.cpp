@@ -203,7 +203,7 @@ class Session {
       c.data = buffers.take();
       std::uint64_t offset = index * g.chunk;
       std::uint64_t length = std::min(g.chunk, g.image_size - offset);
-      read_chunk(fd.get(), dir_.image(), offset, length, g.chunk, c);
+      read_chunk(fd.get(), dir_.image(), offset, length, g.chunk, block, c);
       Hashed h;
       const std::uint64_t n = Geometry::blocks(length, block);
       const std::vector<char> has = c.data_map(block, n);

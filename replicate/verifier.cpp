@@ -39,7 +39,7 @@ void hash_own_image(const std::filesystem::path& image, const Digest& digest, st
       Chunk c;
       c.data = buffers.take();
       std::uint64_t offset = index * g.chunk, length = std::min(g.chunk, size - offset);
-      read_chunk(fd.get(), image, offset, length, g.chunk, c);
+      read_chunk(fd.get(), image, offset, length, g.chunk, std::max(D, M), c);
       std::uint64_t nd = Geometry::blocks(length, D), first_d = offset / D;
       std::vector<char> same(nd);
       const std::uint64_t nm = Geometry::blocks(length, M);

@@ -111,5 +111,29 @@ TEST(Scan, GrowingAndShrinkingImages) {
   EXPECT_EQ(shrunk.out.entries, scan(img, 4096, nullptr, nullptr).out.entries);
 }
 
+TEST(Scan, ReusedBuffersGiveTheSameHashes) {
+  // read_chunk zeroes only around data; a buffer full of an earlier chunk's bytes must still
+  // hash every block with data exactly as the file holds it (zero-padded).
+  test::TempDir tmp;
+  auto img = tmp / "img";
+  write_random(img, 100, 50, 1);                 // data inside block 0, holes around it
+  write_random(img, 65536 * 3 - 10, 20, 2);      // straddles blocks 2 and 3
+  ASSERT_EQ(::truncate(img.c_str(), 65536 * 5 + 300), 0);
+  write_random(img, 65536 * 5 + 100, 200, 3);    // the last, partial block
+  UniqueFd fd = open_fd(img, O_RDONLY);
+  Chunk c;
+  c.data.assign(kMinChunkSize, std::byte{0xAA});
+  read_chunk(fd.get(), img, 0, 65536 * 5 + 300, kMinChunkSize, 65536, c);
+  std::vector<std::byte> file(65536 * 6);
+  pread_full(fd.get(), file, 0, img);
+  std::vector<char> has = c.data_map(65536, 6);
+  EXPECT_EQ(has, (std::vector<char>{1, 0, 1, 1, 0, 1}));
+  for (std::size_t b = 0; b < 6; ++b) {
+    if (!has[b]) continue;
+    EXPECT_EQ(strong_hash(c.bytes(b * 65536, 65536)), strong_hash(std::span(file).subspan(b * 65536, 65536)))
+        << "block " << b;
+  }
+}
+
 }  // namespace
 }  // namespace coffer::replicate
