@@ -116,10 +116,19 @@ ScannedJournal scan_journal(int fd, const std::filesystem::path& shown) {
 JournalWriter::JournalWriter(std::filesystem::path partial, std::filesystem::path committed)
     : partial_(std::move(partial)), committed_(std::move(committed)) {}
 
+JournalWriter::~JournalWriter() {
+  if (!fd_) return;
+  try {
+    flush();
+  } catch (const Error&) {
+  }
+}
+
 void JournalWriter::begin(const JournalHeader& header, bool resume,
                           const std::optional<ScannedJournal>& existing) {
   header_ = header;
   cursor_ = 0;
+  pending_.clear();
   if (resume && existing && !existing->committed && existing->header == header) {
     fd_ = open_fd(partial_, O_RDWR | O_NOFOLLOW);
     records_ = existing->records;
@@ -143,8 +152,15 @@ void JournalWriter::keep(std::uint32_t n) {
   cursor_ += n;
 }
 
+void JournalWriter::flush() {
+  if (pending_.empty()) return;
+  pwrite_all(fd_.get(), pending_, static_cast<off_t>(end_ - pending_.size()), partial_);
+  pending_.clear();
+}
+
 void JournalWriter::truncate_to_cursor() {
   if (cursor_ >= records_.size()) return;
+  flush();
   end_ = records_[cursor_].file_offset;
   if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) throw_errno("truncate", partial_, errno);
   records_.resize(cursor_);
@@ -155,9 +171,11 @@ void JournalWriter::write_record(RecordType type, std::uint64_t offset, std::uin
   truncate_to_cursor();
   auto head = encode_record_header(type, offset, length, static_cast<std::uint32_t>(payload.size()), checksum);
   ScannedRecord rec{{type, offset, length, checksum}, static_cast<std::uint32_t>(payload.size()), end_};
-  pwrite_all(fd_.get(), head, static_cast<off_t>(end_), partial_);
-  pwrite_all(fd_.get(), payload, static_cast<off_t>(end_ + head.size()), partial_);
+  // Small records (scattered 4 KiB blocks) are gathered into one write per MiB.
+  pending_.insert(pending_.end(), head.begin(), head.end());
+  pending_.insert(pending_.end(), payload.begin(), payload.end());
   end_ += head.size() + payload.size();
+  if (pending_.size() >= kFlushAt) flush();
   records_.push_back(rec);
   cursor_ = records_.size();
 }
@@ -190,6 +208,7 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
   auto n = static_cast<std::uint32_t>(records_.size());
   write_record(RecordType::commit, 0, n, record_checksum(RecordType::commit, 0, n, head_and_mac),
                head_and_mac);
+  flush();
   fsync_fd(fd_.get(), partial_);
 
   // Claim the space the data will need in the (sparse) image now: a full disk must fail the
@@ -233,12 +252,19 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
 }
 
 void JournalWriter::discard() noexcept {
+  pending_.clear();
   fd_.reset();
   ::unlink(partial_.c_str());
 }
 
 void JournalWriter::sync() noexcept {
-  if (fd_) (void)::fsync(fd_.get());
+  if (!fd_) return;
+  try {
+    flush();
+  } catch (const Error&) {
+    return;  // the records that did not make it are simply not part of the partial journal
+  }
+  (void)::fsync(fd_.get());
 }
 
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,

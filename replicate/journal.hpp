@@ -42,6 +42,10 @@ ScannedJournal scan_journal(int fd, const std::filesystem::path& shown);
 class JournalWriter {
  public:
   JournalWriter(std::filesystem::path partial, std::filesystem::path committed);
+  // Writes what is still buffered (a resumable upload keeps every complete record).
+  ~JournalWriter();
+  JournalWriter(const JournalWriter&) = delete;
+  JournalWriter& operator=(const JournalWriter&) = delete;
 
   // Keeps the valid prefix of `existing` if its header equals `header` and `resume` is set;
   // otherwise starts a new file.
@@ -64,6 +68,7 @@ class JournalWriter {
 
  private:
   void truncate_to_cursor();
+  void flush();
   void write_record(RecordType type, std::uint64_t offset, std::uint32_t length,
                     const Hash128& checksum, std::span<const std::byte> payload);
 
@@ -72,7 +77,9 @@ class JournalWriter {
   JournalHeader header_;
   std::vector<ScannedRecord> records_;
   std::size_t cursor_ = 0;
-  std::uint64_t end_ = 0;
+  std::uint64_t end_ = 0;                // file size once pending_ is written
+  std::vector<std::byte> pending_;       // records not yet written, ending at end_
+  static constexpr std::size_t kFlushAt = 1 << 20;
 };
 
 // Applies the committed journal at `journal` to `image`, writes the new `manifest`, removes the
