@@ -52,8 +52,9 @@ ScannedJournal scan_journal(int fd, const std::filesystem::path& shown) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw_errno("stat", shown, errno);
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  std::vector<std::byte> buf(kJournalHeaderSize);
-  if (pread_full(fd, buf, 0, shown) != buf.size())
+  DirectReader in(fd, shown);
+  std::span<const std::byte> buf = in.read(0, kJournalHeaderSize);
+  if (buf.size() != kJournalHeaderSize)
     fail(ErrorKind::integrity, "read journal", shown.native(), "shorter than its header");
   Decoder d(buf, shown.native());
   if (std::memcmp(d.raw(8).data(), kMagic, 8) != 0) d.malformed("not a coffer journal");
@@ -61,14 +62,14 @@ ScannedJournal scan_journal(int fd, const std::filesystem::path& shown) {
   if (d.u32() != kJournalHeaderSize) d.malformed("unexpected header size");
   ScannedJournal j;
   j.header = decode_journal_header(d);
-  if (d.hash128() != fast_hash(std::span(buf).first(kJournalHeaderSize - 16)))
+  if (d.hash128() != fast_hash(buf.first(kJournalHeaderSize - 16)))
     d.malformed("header checksum mismatch");
 
   std::uint64_t pos = kJournalHeaderSize;
   j.valid_end = pos;
-  std::vector<std::byte> head(kRecordHeaderSize), payload;
   while (pos < size) {
-    if (pos + kRecordHeaderSize > size || pread_full(fd, head, static_cast<off_t>(pos), shown) != head.size()) {
+    std::span<const std::byte> head = in.read(pos, kRecordHeaderSize);
+    if (head.size() != kRecordHeaderSize) {
       j.damage = fmt::format("record header at byte {} is truncated", pos);
       break;
     }
@@ -91,8 +92,8 @@ ScannedJournal scan_journal(int fd, const std::filesystem::path& shown) {
       j.damage = fmt::format("record at byte {} is truncated", pos);
       break;
     }
-    payload.resize(rec.payload_size);
-    if (pread_full(fd, payload, static_cast<off_t>(pos + kRecordHeaderSize), shown) != payload.size() ||
+    std::span<const std::byte> payload = in.read(pos + kRecordHeaderSize, rec.payload_size);
+    if (payload.size() != rec.payload_size ||
         record_checksum(type, rec.info.offset, rec.info.length, payload) != rec.info.checksum) {
       j.damage = fmt::format("record at byte {} fails its checksum", pos);
       break;
@@ -105,7 +106,7 @@ ScannedJournal scan_journal(int fd, const std::filesystem::path& shown) {
         break;
       }
       j.committed = true;
-      j.commit_payload = payload;
+      j.commit_payload.assign(payload.begin(), payload.end());
       break;
     }
     j.records.push_back(rec);
@@ -117,9 +118,9 @@ JournalWriter::JournalWriter(std::filesystem::path partial, std::filesystem::pat
     : partial_(std::move(partial)), committed_(std::move(committed)) {}
 
 JournalWriter::~JournalWriter() {
-  if (!fd_) return;
+  if (!out_) return;
   try {
-    flush();
+    out_->flush();
   } catch (const Error&) {
   }
 }
@@ -128,21 +129,21 @@ void JournalWriter::begin(const JournalHeader& header, bool resume,
                           const std::optional<ScannedJournal>& existing) {
   header_ = header;
   cursor_ = 0;
-  pending_.clear();
+  out_.reset();
   if (resume && existing && !existing->committed && existing->header == header) {
     fd_ = open_fd(partial_, O_RDWR | O_NOFOLLOW);
     records_ = existing->records;
-    end_ = records_.empty() ? kJournalHeaderSize
-                            : records_.back().file_offset + kRecordHeaderSize + records_.back().payload_size;
-    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) throw_errno("truncate", partial_, errno);
+    std::uint64_t end = records_.empty() ? kJournalHeaderSize
+                                         : records_.back().file_offset + kRecordHeaderSize + records_.back().payload_size;
+    out_.emplace(fd_.get(), partial_, end);
     log::debug("resuming {} with {} records", partial_.native(), records_.size());
     return;
   }
   records_.clear();
   fd_ = open_fd(partial_, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
-  auto head = encode_file_header(header);
-  pwrite_all(fd_.get(), head, 0, partial_);
-  end_ = head.size();
+  out_.emplace(fd_.get(), partial_, 0);
+  out_->append(encode_file_header(header));
+  out_->flush();  // a partial journal always starts with its header, even if nothing follows
 }
 
 void JournalWriter::keep(std::uint32_t n) {
@@ -152,17 +153,9 @@ void JournalWriter::keep(std::uint32_t n) {
   cursor_ += n;
 }
 
-void JournalWriter::flush() {
-  if (pending_.empty()) return;
-  pwrite_all(fd_.get(), pending_, static_cast<off_t>(end_ - pending_.size()), partial_);
-  pending_.clear();
-}
-
 void JournalWriter::truncate_to_cursor() {
   if (cursor_ >= records_.size()) return;
-  flush();
-  end_ = records_[cursor_].file_offset;
-  if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) throw_errno("truncate", partial_, errno);
+  out_->truncate(records_[cursor_].file_offset);
   records_.resize(cursor_);
 }
 
@@ -170,12 +163,10 @@ void JournalWriter::write_record(RecordType type, std::uint64_t offset, std::uin
                                  const Hash128& checksum, std::span<const std::byte> payload) {
   truncate_to_cursor();
   auto head = encode_record_header(type, offset, length, static_cast<std::uint32_t>(payload.size()), checksum);
-  ScannedRecord rec{{type, offset, length, checksum}, static_cast<std::uint32_t>(payload.size()), end_};
-  // Small records (scattered 4 KiB blocks) are gathered into one write per MiB.
-  pending_.insert(pending_.end(), head.begin(), head.end());
-  pending_.insert(pending_.end(), payload.begin(), payload.end());
-  end_ += head.size() + payload.size();
-  if (pending_.size() >= kFlushAt) flush();
+  ScannedRecord rec{{type, offset, length, checksum}, static_cast<std::uint32_t>(payload.size()), out_->end()};
+  // Records are gathered into large writes that bypass the page cache (util/direct_io.hpp).
+  out_->append(head);
+  out_->append(payload);
   records_.push_back(rec);
   cursor_ = records_.size();
 }
@@ -208,7 +199,7 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
   auto n = static_cast<std::uint32_t>(records_.size());
   write_record(RecordType::commit, 0, n, record_checksum(RecordType::commit, 0, n, head_and_mac),
                head_and_mac);
-  flush();
+  out_->flush();
   fsync_fd(fd_.get(), partial_);
 
   // Claim the space the data will need in the (sparse) image now: a full disk must fail the
@@ -246,21 +237,22 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
   if (::fstatvfs(fd_.get(), &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < manifest_bytes + 65536)
     throw_errno("reserve space for the new manifest beside", image, ENOSPC);
 
+  out_.reset();
   fd_.reset();
   if (::rename(partial_.c_str(), committed_.c_str()) != 0) throw_errno("commit journal", committed_, errno);
   fsync_dir(committed_.parent_path());
 }
 
 void JournalWriter::discard() noexcept {
-  pending_.clear();
+  out_.reset();
   fd_.reset();
   ::unlink(partial_.c_str());
 }
 
 void JournalWriter::sync() noexcept {
-  if (!fd_) return;
+  if (!out_) return;
   try {
-    flush();
+    out_->flush();
   } catch (const Error&) {
     return;  // the records that did not make it are simply not part of the partial journal
   }
@@ -303,12 +295,12 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
 
   UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
   if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0) throw_errno("resize", image, errno);
-  std::vector<std::byte> payload;
+  DirectReader in(jfd.get(), journal);
+  DirectWriter out(img.get(), image);
   std::vector<std::pair<std::uint64_t, Hash256>> delta;
   for (const auto& r : j.records) {
-    payload.resize(r.payload_size);
-    if (pread_full(jfd.get(), payload, static_cast<off_t>(r.file_offset + kRecordHeaderSize), journal) !=
-        payload.size())
+    std::span<const std::byte> payload = in.read(r.file_offset + kRecordHeaderSize, r.payload_size);
+    if (payload.size() != r.payload_size)
       fail(ErrorKind::integrity, "apply journal", journal.native(), "record vanished while applying");
     switch (r.info.type) {
       case RecordType::data:

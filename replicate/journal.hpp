@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "coffer/util/direct_io.hpp"
 #include "coffer/util/fd.hpp"
 #include "protocol.hpp"
 
@@ -68,18 +69,15 @@ class JournalWriter {
 
  private:
   void truncate_to_cursor();
-  void flush();
   void write_record(RecordType type, std::uint64_t offset, std::uint32_t length,
                     const Hash128& checksum, std::span<const std::byte> payload);
 
   std::filesystem::path partial_, committed_;
   UniqueFd fd_;
+  std::optional<DirectAppender> out_;  // writes through fd_: declared after it, destroyed first
   JournalHeader header_;
   std::vector<ScannedRecord> records_;
   std::size_t cursor_ = 0;
-  std::uint64_t end_ = 0;                // file size once pending_ is written
-  std::vector<std::byte> pending_;       // records not yet written, ending at end_
-  static constexpr std::size_t kFlushAt = 1 << 20;
 };
 
 // Applies the committed journal at `journal` to `image`, writes the new `manifest`, removes the
