@@ -1,6 +1,7 @@
 #include "journal.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@ namespace {
 constexpr char kMagic[8] = {'C', 'F', 'J', 'O', 'U', 'R', 'N', '1'};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::uint32_t kRecordMagic = 0x43455243;  // "CREC" little-endian
+constexpr unsigned kApplyThreads = 8;                // direct writes in flight while applying
 
 std::vector<std::byte> encode_file_header(const JournalHeader& h) {
   Encoder e;
@@ -30,6 +32,10 @@ std::vector<std::byte> encode_record_header(RecordType type, std::uint64_t offse
   e.u32(kRecordMagic).u8(static_cast<std::uint8_t>(type)).zeros(3).u64(offset).u32(length);
   e.u32(payload_size).hash(checksum);
   return std::move(e.bytes);
+}
+
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
 }
 
 void punch_zeros(int fd, const std::filesystem::path& shown, std::uint64_t offset,
@@ -129,6 +135,7 @@ void JournalWriter::begin(const JournalHeader& header, bool resume,
                           const std::optional<ScannedJournal>& existing) {
   header_ = header;
   cursor_ = 0;
+  flusher_.reset();
   out_.reset();
   if (resume && existing && !existing->committed && existing->header == header) {
     fd_ = open_fd(partial_, O_RDWR | O_NOFOLLOW);
@@ -136,12 +143,14 @@ void JournalWriter::begin(const JournalHeader& header, bool resume,
     std::uint64_t end = records_.empty() ? kJournalHeaderSize
                                          : records_.back().file_offset + kRecordHeaderSize + records_.back().payload_size;
     out_.emplace(fd_.get(), partial_, end);
+    flusher_.emplace(fd_.get());
     log::debug("resuming {} with {} records", partial_.native(), records_.size());
     return;
   }
   records_.clear();
   fd_ = open_fd(partial_, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
   out_.emplace(fd_.get(), partial_, 0);
+  flusher_.emplace(fd_.get());
   out_->append(encode_file_header(header));
   out_->flush();  // a partial journal always starts with its header, even if nothing follows
 }
@@ -167,6 +176,7 @@ void JournalWriter::write_record(RecordType type, std::uint64_t offset, std::uin
   // Records are gathered into large writes that bypass the page cache (util/direct_io.hpp).
   out_->append(head);
   out_->append(payload);
+  flusher_->wrote(head.size() + payload.size());
   records_.push_back(rec);
   cursor_ = records_.size();
 }
@@ -193,7 +203,7 @@ void JournalWriter::append_manifest_delta(std::uint32_t count, std::span<const s
                record_checksum(RecordType::manifest_delta, 0, count, entries), entries);
 }
 
-void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::filesystem::path& image) {
+ScannedJournal JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::filesystem::path& image) {
   if (!fd_) fail(ErrorKind::failed, "commit", partial_.native(), "protocol error: commit before begin");
   truncate_to_cursor();
   auto n = static_cast<std::uint32_t>(records_.size());
@@ -237,13 +247,26 @@ void JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::f
   if (::fstatvfs(fd_.get(), &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < manifest_bytes + 65536)
     throw_errno("reserve space for the new manifest beside", image, ENOSPC);
 
+  ScannedJournal done;
+  done.header = header_;
+  done.valid_end = out_->end();
+  done.committed = true;
+  done.commit_payload.assign(head_and_mac.begin(), head_and_mac.end());
+  records_.pop_back();  // the commit record itself
+  done.records = std::move(records_);
+  records_.clear();
+  cursor_ = 0;
+
+  flusher_.reset();
   out_.reset();
   fd_.reset();
   if (::rename(partial_.c_str(), committed_.c_str()) != 0) throw_errno("commit journal", committed_, errno);
   fsync_dir(committed_.parent_path());
+  return done;
 }
 
 void JournalWriter::discard() noexcept {
+  flusher_.reset();
   out_.reset();
   fd_.reset();
   ::unlink(partial_.c_str());
@@ -260,9 +283,11 @@ void JournalWriter::sync() noexcept {
 }
 
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest_path) {
+                            const std::filesystem::path& manifest_path, const ScannedJournal* known) {
   UniqueFd jfd = open_fd(journal, O_RDONLY | O_NOFOLLOW);
-  ScannedJournal j = scan_journal(jfd.get(), journal);
+  std::optional<ScannedJournal> scanned;
+  if (!known) scanned = scan_journal(jfd.get(), journal);
+  const ScannedJournal& j = known ? *known : *scanned;
   if (!j.committed)
     fail(ErrorKind::integrity, "apply journal", journal.native(),
          "the committed journal is damaged: " + j.damage);
@@ -293,10 +318,20 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
          fmt::format("it follows generation {}, but there is no manifest", h.base_generation));
   }
 
+  const auto t0 = std::chrono::steady_clock::now();
   UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
   if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0) throw_errno("resize", image, errno);
   DirectReader in(jfd.get(), journal);
-  DirectWriter out(img.get(), image);
+  // Scattered blocks go to the disk several at a time. Records of one upload never overlap and
+  // come in ascending order; should one reach back over an earlier one, the earlier writes are
+  // finished first, so the last record for a byte always wins.
+  ParallelWriter out(img.get(), image, kApplyThreads);
+  BackgroundSync flusher(img.get());
+  std::uint64_t written_up_to = 0;
+  auto before_writing = [&](const ScannedRecord& r) {
+    if (r.info.offset < written_up_to) out.finish();
+    written_up_to = std::max(written_up_to, r.info.offset + r.info.length);
+  };
   std::vector<std::pair<std::uint64_t, Hash256>> delta;
   for (const auto& r : j.records) {
     std::span<const std::byte> payload = in.read(r.file_offset + kRecordHeaderSize, r.payload_size);
@@ -304,9 +339,12 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
       fail(ErrorKind::integrity, "apply journal", journal.native(), "record vanished while applying");
     switch (r.info.type) {
       case RecordType::data:
-        pwrite_all(img.get(), payload, static_cast<off_t>(r.info.offset), image);
+        before_writing(r);
+        out.pwrite(payload, r.info.offset);
+        flusher.wrote(payload.size());
         break;
       case RecordType::zero:
+        before_writing(r);
         punch_zeros(img.get(), image, r.info.offset, r.info.length);
         break;
       case RecordType::manifest_delta: {
@@ -321,7 +359,11 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
         break;
     }
   }
+  out.finish();
+  const auto t1 = std::chrono::steady_clock::now();
   fsync_fd(img.get(), image);
+  log::debug("applied {} records to {}: {:.3f} s, fsync {:.3f} s", j.records.size(), image.native(),
+             seconds_between(t0, t1), seconds_between(t1, std::chrono::steady_clock::now()));
 
   next.entries.resize(next.header.block_count(), zero_block_hash(next.header.block_size));
   for (const auto& [index, hash] : delta) {

@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "coffer/util/background_sync.hpp"
 #include "coffer/util/direct_io.hpp"
 #include "coffer/util/fd.hpp"
 #include "protocol.hpp"
@@ -59,7 +60,8 @@ class JournalWriter {
   void append_manifest_delta(std::uint32_t count, std::span<const std::byte> entries);
   // Appends the commit record (manifest header + MAC), fsyncs, reserves space in `image` for
   // every data record, then renames journal.partial to journal and fsyncs the directory.
-  void commit(std::span<const std::byte> manifest_head_and_mac, const std::filesystem::path& image);
+  // Returns the committed journal as scan_journal would read it back.
+  ScannedJournal commit(std::span<const std::byte> manifest_head_and_mac, const std::filesystem::path& image);
   // fsync what has arrived, so a resumed upload survives a reboot of C.
   void sync() noexcept;
   // Removes journal.partial (after a full disk).
@@ -75,14 +77,17 @@ class JournalWriter {
   std::filesystem::path partial_, committed_;
   UniqueFd fd_;
   std::optional<DirectAppender> out_;  // writes through fd_: declared after it, destroyed first
+  std::optional<BackgroundSync> flusher_;  // flushes fd_ while records arrive
   JournalHeader header_;
   std::vector<ScannedRecord> records_;
   std::size_t cursor_ = 0;
 };
 
 // Applies the committed journal at `journal` to `image`, writes the new `manifest`, removes the
-// journal. Returns the generation now on C.
+// journal. Returns the generation now on C. `known` is what the JournalWriter that just committed
+// the journal wrote (every record checksummed as it arrived), which spares reading it twice;
+// without it the journal is scanned and checked first.
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest);
+                            const std::filesystem::path& manifest, const ScannedJournal* known = nullptr);
 
 }  // namespace coffer::replicate

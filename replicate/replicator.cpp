@@ -174,8 +174,15 @@ class Run {
     res_.full_compare = !base.digest;
     if (res_.full_compare)
       log::info("no usable digest of generation {}: strong-hashing every block once", base.generation);
-    mac_key();  // the last moment to learn of a wrong key: from here on C is written to
-    ch.send(Msg::begin, Encoder().raw(encode_journal_header(jh)).u8(resume).bytes);
+    // The upload begins with the first changed block, so reading and hashing start while the
+    // volume key is still being unlocked (the KDF runs for a good part of a second).
+    bool begun = false;
+    auto begin_upload = [&] {
+      if (begun) return;
+      begun = true;
+      mac_key();  // the last moment to learn of a wrong key: from here on C is written to
+      ch.send(Msg::begin, Encoder().raw(encode_journal_header(jh)).u8(resume).bytes);
+    };
 
     // Records of an interrupted upload are kept while they equal what we would send again.
     const std::vector<RecordInfo> none;
@@ -188,6 +195,7 @@ class Run {
       keep = 0;
     };
     auto emit = [&](RecordType type, std::uint64_t off, std::uint32_t len, std::span<const std::byte> data) {
+      begin_upload();
       Hash128 sum = record_checksum(type, off, len, data);
       if (matching && next_prior < prior.size()) {
         const RecordInfo& p = prior[next_prior];
@@ -213,6 +221,7 @@ class Run {
         emit(run.zero ? RecordType::zero : RecordType::data, run.offset, run.length, run.data);
       });
     });
+    begin_upload();  // nothing changed: the new generation is the manifest alone
     send_keep();
     phase("read, hash and upload");
     struct stat after = stat_image();

@@ -136,7 +136,7 @@ class Session {
   void commit(std::span<const std::byte> head_and_mac) {
     if (head_and_mac.size() != kManifestHeaderSize + kMacSize) protocol_error("bad COMMIT");
     std::uint64_t gen = writer_.header().new_generation;
-    writer_.commit(head_and_mac, dir_.image());
+    ScannedJournal written = writer_.commit(head_and_mac, dir_.image());
     // From here on the new generation exists; it is applied even if B is gone.
     bool b_gone = false;
     try {
@@ -145,7 +145,7 @@ class Session {
     } catch (const Error&) {
       b_gone = true;
     }
-    apply_journal(dir_.journal(), dir_.image(), dir_.manifest());
+    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), &written);
     if (b_gone) fail(ErrorKind::failed, "report to B from", dir_.dir().native(), "connection lost after commit (applied anyway)");
     struct stat st {};
     ::stat(dir_.image().c_str(), &st);

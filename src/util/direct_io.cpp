@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <new>
 #include <string>
+#include <utility>
 #include <unistd.h>
 
 #include "coffer/util/error.hpp"
@@ -161,25 +162,102 @@ std::span<const std::byte> DirectReader::read(std::uint64_t pos, std::size_t len
 DirectWriter::DirectWriter(int fd, std::filesystem::path shown, Io io)
     : fd_(fd), shown_(std::move(shown)), direct_(reopen_direct(fd, O_WRONLY, io)) {}
 
+bool DirectWriter::write_direct(const std::byte* data, std::size_t size, std::uint64_t offset) const {
+  if (!direct_ || !aligned(offset) || !aligned(size) || size == 0) return false;
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pwrite(direct_.get(), data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && refused(errno) && done == 0) return false;
+    if (n < 0) throw_errno("write", shown_, errno);
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 void DirectWriter::pwrite(std::span<const std::byte> data, std::uint64_t offset) {
   if (direct_ && aligned(offset) && aligned(data.size()) && !data.empty()) {
     buf_.reserve(data.size());
     std::memcpy(buf_.data(), data.data(), data.size());
-    std::size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::pwrite(direct_.get(), buf_.data() + done, data.size() - done,
-                           static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && refused(errno) && done == 0) {
-        direct_.reset();
-        break;
-      }
-      if (n < 0) throw_errno("write", shown_, errno);
-      done += static_cast<std::size_t>(n);
-    }
-    if (done == data.size()) return;
+    if (write_direct(buf_.data(), data.size(), offset)) return;
+    direct_.reset();  // refused: the page cache from now on
   }
   pwrite_all(fd_, data, static_cast<off_t>(offset), shown_);
+}
+
+void DirectWriter::pwrite_aligned(const AlignedBuffer& buf, std::size_t size, std::uint64_t offset) const {
+  if (!write_direct(buf.data(), size, offset))
+    pwrite_all(fd_, std::span<const std::byte>(buf.data(), size), static_cast<off_t>(offset), shown_);
+}
+
+// --- ParallelWriter ---------------------------------------------------------------------------
+
+ParallelWriter::ParallelWriter(int fd, std::filesystem::path shown, unsigned threads, Io io,
+                               std::size_t max_queued)
+    : shown_(shown), out_(fd, std::move(shown), io), max_queued_(max_queued) {
+  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { work(); });
+}
+
+ParallelWriter::~ParallelWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_workers_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ParallelWriter::pwrite(std::span<const std::byte> data, std::uint64_t offset) {
+  if (data.empty()) return;
+  std::unique_lock lock(mu_);
+  wake_caller_.wait(lock, [&] { return queued_bytes_ == 0 || queued_bytes_ + data.size() <= max_queued_ || error_; });
+  if (error_) std::rethrow_exception(error_);
+  Job job;
+  if (!spare_.empty()) {
+    job.buf = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  job.buf.reserve(data.size());
+  std::memcpy(job.buf.data(), data.data(), data.size());
+  job.size = data.size();
+  job.offset = offset;
+  lock.lock();
+  queued_bytes_ += job.size;
+  queue_.push_back(std::move(job));
+  lock.unlock();
+  wake_workers_.notify_one();
+}
+
+void ParallelWriter::finish() {
+  std::unique_lock lock(mu_);
+  wake_caller_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || error_; });
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void ParallelWriter::work() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_workers_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    const bool failed_before = static_cast<bool>(error_);
+    lock.unlock();
+    std::exception_ptr err;
+    try {
+      if (!failed_before) out_.pwrite_aligned(job.buf, job.size, job.offset);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lock.lock();
+    if (err && !error_) error_ = err;
+    --busy_;
+    queued_bytes_ -= job.size;
+    spare_.push_back(std::move(job.buf));
+    wake_caller_.notify_all();
+  }
 }
 
 }  // namespace coffer
