@@ -36,7 +36,7 @@ void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset
   out.offset = offset;
   out.length = length;
   out.extents.clear();
-  if (out.data.size() != capacity) out.data.resize(capacity);
+  out.data.reserve(capacity);  // uninitialised: only the blocks that hold data are used
   const off_t end = static_cast<off_t>(offset + length);
   off_t pos = static_cast<off_t>(offset);
   while (pos < end) {
@@ -62,7 +62,7 @@ void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset
   std::uint64_t cursor = 0;
   for (const auto& [b, e] : out.extents) {
     if (b > cursor) zero(std::max(cursor, down(b)), b);  // before this extent, in its first block
-    auto buf = std::span(out.data).subspan(b, e - b);
+    auto buf = std::span(out.data.data() + b, e - b);
     std::size_t n = pread_full(fd, buf, static_cast<off_t>(offset + b), shown);
     if (n != buf.size())
       fail(ErrorKind::failed, "read", shown.native(), "the file shrank while being read");
@@ -77,7 +77,7 @@ unsigned hashing_threads(unsigned requested) {
   return n ? n : 1;
 }
 
-std::vector<std::byte> BufferPool::take() {
+AlignedBuffer BufferPool::take() {
   std::lock_guard lock(mu_);
   if (free_.empty()) return {};
   auto b = std::move(free_.back());
@@ -85,7 +85,7 @@ std::vector<std::byte> BufferPool::take() {
   return b;
 }
 
-void BufferPool::give(std::vector<std::byte> buf) {
+void BufferPool::give(AlignedBuffer buf) {
   std::lock_guard lock(mu_);
   if (free_.size() < 16) free_.push_back(std::move(buf));
 }

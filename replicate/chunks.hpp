@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "coffer/util/direct_io.hpp"
+
 #include "coffer/util/signals.hpp"
 
 namespace coffer::replicate {
@@ -45,7 +47,7 @@ struct Chunk {
   std::uint64_t index = 0;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;  // bytes of the image in this chunk; the buffer is zero beyond
-  std::vector<std::byte> data;
+  AlignedBuffer data;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> extents;  // allocated [begin, end), relative
 
   bool has_data(std::uint64_t rel, std::uint64_t len) const;
@@ -53,7 +55,7 @@ struct Chunk {
   // One pass over the extents, however fragmented the file is.
   std::vector<char> data_map(std::uint64_t block, std::uint64_t count) const;
   std::span<const std::byte> bytes(std::uint64_t rel, std::uint64_t len) const {
-    return std::span(data).subspan(rel, len);
+    return std::span<const std::byte>(data.data(), data.size()).subspan(rel, len);
   }
 };
 
@@ -140,12 +142,12 @@ void run_ordered(std::uint64_t n, unsigned threads, unsigned window, Work work, 
 // A few reusable chunk buffers, so a scan does not fault in fresh memory for every chunk.
 class BufferPool {
  public:
-  std::vector<std::byte> take();
-  void give(std::vector<std::byte> buf);
+  AlignedBuffer take();
+  void give(AlignedBuffer buf);
 
  private:
   std::mutex mu_;
-  std::vector<std::vector<std::byte>> free_;
+  std::vector<AlignedBuffer> free_;
 };
 
 }  // namespace coffer::replicate

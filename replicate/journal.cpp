@@ -1,7 +1,6 @@
 #include "journal.hpp"
 
 #include <cerrno>
-#include <chrono>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -16,7 +15,6 @@ namespace {
 constexpr char kMagic[8] = {'C', 'F', 'J', 'O', 'U', 'R', 'N', '1'};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::uint32_t kRecordMagic = 0x43455243;  // "CREC" little-endian
-constexpr unsigned kApplyThreads = 8;                // direct writes in flight while applying
 
 std::vector<std::byte> encode_file_header(const JournalHeader& h) {
   Encoder e;
@@ -32,24 +30,6 @@ std::vector<std::byte> encode_record_header(RecordType type, std::uint64_t offse
   e.u32(kRecordMagic).u8(static_cast<std::uint8_t>(type)).zeros(3).u64(offset).u32(length);
   e.u32(payload_size).hash(checksum);
   return std::move(e.bytes);
-}
-
-double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-void punch_zeros(int fd, const std::filesystem::path& shown, std::uint64_t offset,
-                 std::uint64_t length) {
-  if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                  static_cast<off_t>(length)) == 0)
-    return;
-  if (errno != EOPNOTSUPP && errno != ENOSYS) throw_errno("punch hole in", shown, errno);
-  std::vector<std::byte> zeros(std::min<std::uint64_t>(length, 1 << 20));
-  for (std::uint64_t done = 0; done < length;) {
-    std::uint64_t n = std::min<std::uint64_t>(zeros.size(), length - done);
-    pwrite_all(fd, std::span(zeros).first(n), static_cast<off_t>(offset + done), shown);
-    done += n;
-  }
 }
 
 }  // namespace
@@ -280,101 +260,6 @@ void JournalWriter::sync() noexcept {
     return;  // the records that did not make it are simply not part of the partial journal
   }
   (void)::fsync(fd_.get());
-}
-
-std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest_path, const ScannedJournal* known) {
-  UniqueFd jfd = open_fd(journal, O_RDONLY | O_NOFOLLOW);
-  std::optional<ScannedJournal> scanned;
-  if (!known) scanned = scan_journal(jfd.get(), journal);
-  const ScannedJournal& j = known ? *known : *scanned;
-  if (!j.committed)
-    fail(ErrorKind::integrity, "apply journal", journal.native(),
-         "the committed journal is damaged: " + j.damage);
-  const JournalHeader& h = j.header;
-  std::span<const std::byte> commit(j.commit_payload);
-  if (commit.size() != kManifestHeaderSize + kMacSize)
-    fail(ErrorKind::integrity, "apply journal", journal.native(), "malformed commit record");
-  Manifest next;
-  next.header = decode_manifest_header(commit.first(kManifestHeaderSize), journal.native());
-  std::memcpy(next.mac.bytes.data(), commit.data() + kManifestHeaderSize, kMacSize);
-  if (next.header.generation != h.new_generation || next.header.image_size != h.new_size ||
-      next.header.block_size != h.manifest_block_size)
-    fail(ErrorKind::integrity, "apply journal", journal.native(),
-         "commit record does not match the journal header");
-
-  std::error_code ec;
-  if (std::filesystem::exists(manifest_path, ec)) {
-    Manifest cur = Manifest::load(manifest_path);
-    if (cur.header.generation != h.base_generation && cur.header.generation != h.new_generation)
-      fail(ErrorKind::integrity, "apply journal", journal.native(),
-           fmt::format("it leads from generation {} to {}, but the manifest is generation {}",
-                       h.base_generation, h.new_generation, cur.header.generation));
-    if (cur.header.block_size != next.header.block_size)
-      fail(ErrorKind::integrity, "apply journal", journal.native(), "manifest block size differs");
-    next.entries = std::move(cur.entries);
-  } else if (h.base_generation != 0) {
-    fail(ErrorKind::integrity, "apply journal", journal.native(),
-         fmt::format("it follows generation {}, but there is no manifest", h.base_generation));
-  }
-
-  const auto t0 = std::chrono::steady_clock::now();
-  UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
-  if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0) throw_errno("resize", image, errno);
-  DirectReader in(jfd.get(), journal);
-  // Scattered blocks go to the disk several at a time. Records of one upload never overlap and
-  // come in ascending order; should one reach back over an earlier one, the earlier writes are
-  // finished first, so the last record for a byte always wins.
-  ParallelWriter out(img.get(), image, kApplyThreads);
-  BackgroundSync flusher(img.get());
-  std::uint64_t written_up_to = 0;
-  auto before_writing = [&](const ScannedRecord& r) {
-    if (r.info.offset < written_up_to) out.finish();
-    written_up_to = std::max(written_up_to, r.info.offset + r.info.length);
-  };
-  std::vector<std::pair<std::uint64_t, Hash256>> delta;
-  for (const auto& r : j.records) {
-    std::span<const std::byte> payload = in.read(r.file_offset + kRecordHeaderSize, r.payload_size);
-    if (payload.size() != r.payload_size)
-      fail(ErrorKind::integrity, "apply journal", journal.native(), "record vanished while applying");
-    switch (r.info.type) {
-      case RecordType::data:
-        before_writing(r);
-        out.pwrite(payload, r.info.offset);
-        flusher.wrote(payload.size());
-        break;
-      case RecordType::zero:
-        before_writing(r);
-        punch_zeros(img.get(), image, r.info.offset, r.info.length);
-        break;
-      case RecordType::manifest_delta: {
-        Decoder d(payload, journal.native());
-        for (std::uint32_t i = 0; i < r.info.length; ++i) {
-          std::uint64_t index = d.u64();
-          delta.emplace_back(index, d.hash256());
-        }
-        break;
-      }
-      case RecordType::commit:
-        break;
-    }
-  }
-  out.finish();
-  const auto t1 = std::chrono::steady_clock::now();
-  fsync_fd(img.get(), image);
-  log::debug("applied {} records to {}: {:.3f} s, fsync {:.3f} s", j.records.size(), image.native(),
-             seconds_between(t0, t1), seconds_between(t1, std::chrono::steady_clock::now()));
-
-  next.entries.resize(next.header.block_count(), zero_block_hash(next.header.block_size));
-  for (const auto& [index, hash] : delta) {
-    if (index >= next.entries.size())
-      fail(ErrorKind::integrity, "apply journal", journal.native(), "manifest entry out of range");
-    next.entries[index] = hash;
-  }
-  next.save(manifest_path);
-  if (::unlink(journal.c_str()) != 0) throw_errno("remove applied journal", journal, errno);
-  fsync_dir(journal.parent_path());
-  return h.new_generation;
 }
 
 }  // namespace coffer::replicate

@@ -21,13 +21,11 @@ BackgroundSync::~BackgroundSync() {
 
 void BackgroundSync::wrote(std::uint64_t bytes) {
   if (!fd_) return;  // no second description (no /proc): the final fsync does all the work
+  std::lock_guard lock(mu_);
   since_ += bytes;
   if (since_ < every_) return;
   since_ = 0;
-  {
-    std::lock_guard lock(mu_);
-    wanted_ = true;
-  }
+  wanted_ = true;
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   wake_.notify_one();
 }

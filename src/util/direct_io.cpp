@@ -6,8 +6,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <new>
+#include <sys/mman.h>
 #include <string>
-#include <utility>
 #include <unistd.h>
 
 #include "coffer/util/error.hpp"
@@ -15,7 +15,8 @@
 namespace coffer {
 namespace {
 
-constexpr std::size_t kChunk = 4 << 20;  // bytes per direct transfer
+constexpr std::size_t kChunk = 4 << 20;      // bytes per direct transfer
+constexpr std::size_t kHugePage = 2 << 20;  // x86-64 and arm64 (4 KiB base pages)
 
 std::uint64_t align_down(std::uint64_t x) { return x / kDirectAlign * kDirectAlign; }
 std::uint64_t align_up(std::uint64_t x) { return align_down(x + kDirectAlign - 1); }
@@ -32,9 +33,12 @@ AlignedBuffer::AlignedBuffer(std::size_t size) { reserve(size); }
 
 void AlignedBuffer::reserve(std::size_t size, std::size_t keep) {
   if (size <= size_) return;
-  size = align_up(size);
-  void* p = std::aligned_alloc(kDirectAlign, size);
+  const bool huge = size >= kHugePage;
+  const std::size_t align = huge ? kHugePage : kDirectAlign;
+  size = (size + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, size);
   if (!p) throw std::bad_alloc();
+  if (huge) (void)::madvise(p, size, MADV_HUGEPAGE);  // advice only: 4 KiB pages where refused
   std::unique_ptr<std::byte, Free> fresh(static_cast<std::byte*>(p));
   if (keep) std::memcpy(fresh.get(), data_.get(), std::min(keep, size_));
   data_ = std::move(fresh);
@@ -128,14 +132,15 @@ void DirectAppender::truncate(std::uint64_t end) {
 
 // --- DirectReader -----------------------------------------------------------------------------
 
-DirectReader::DirectReader(int fd, std::filesystem::path shown, Io io)
-    : fd_(fd), shown_(std::move(shown)), direct_(reopen_direct(fd, O_RDONLY, io)), buf_(kChunk) {}
+DirectReader::DirectReader(int fd, std::filesystem::path shown, Io io, std::size_t chunk)
+    : fd_(fd), shown_(std::move(shown)), direct_(reopen_direct(fd, O_RDONLY, io)),
+      chunk_(static_cast<std::size_t>(align_up(std::max<std::size_t>(chunk, kDirectAlign)))), buf_(chunk_) {}
 
 std::span<const std::byte> DirectReader::read(std::uint64_t pos, std::size_t len) {
   if (pos >= base_ && pos + len <= base_ + filled_)
     return std::span<const std::byte>(buf_.data() + (pos - base_), len);
   base_ = direct_ ? align_down(pos) : pos;
-  const std::size_t want = static_cast<std::size_t>(std::max<std::uint64_t>(kChunk, align_up(pos + len - base_)));
+  const std::size_t want = static_cast<std::size_t>(std::max<std::uint64_t>(chunk_, align_up(pos + len - base_)));
   buf_.reserve(want);
   filled_ = 0;
   if (direct_) {
@@ -183,81 +188,6 @@ void DirectWriter::pwrite(std::span<const std::byte> data, std::uint64_t offset)
     direct_.reset();  // refused: the page cache from now on
   }
   pwrite_all(fd_, data, static_cast<off_t>(offset), shown_);
-}
-
-void DirectWriter::pwrite_aligned(const AlignedBuffer& buf, std::size_t size, std::uint64_t offset) const {
-  if (!write_direct(buf.data(), size, offset))
-    pwrite_all(fd_, std::span<const std::byte>(buf.data(), size), static_cast<off_t>(offset), shown_);
-}
-
-// --- ParallelWriter ---------------------------------------------------------------------------
-
-ParallelWriter::ParallelWriter(int fd, std::filesystem::path shown, unsigned threads, Io io,
-                               std::size_t max_queued)
-    : shown_(shown), out_(fd, std::move(shown), io), max_queued_(max_queued) {
-  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { work(); });
-}
-
-ParallelWriter::~ParallelWriter() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_workers_.notify_all();
-  for (auto& t : threads_) t.join();
-}
-
-void ParallelWriter::pwrite(std::span<const std::byte> data, std::uint64_t offset) {
-  if (data.empty()) return;
-  std::unique_lock lock(mu_);
-  wake_caller_.wait(lock, [&] { return queued_bytes_ == 0 || queued_bytes_ + data.size() <= max_queued_ || error_; });
-  if (error_) std::rethrow_exception(error_);
-  Job job;
-  if (!spare_.empty()) {
-    job.buf = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  lock.unlock();
-  job.buf.reserve(data.size());
-  std::memcpy(job.buf.data(), data.data(), data.size());
-  job.size = data.size();
-  job.offset = offset;
-  lock.lock();
-  queued_bytes_ += job.size;
-  queue_.push_back(std::move(job));
-  lock.unlock();
-  wake_workers_.notify_one();
-}
-
-void ParallelWriter::finish() {
-  std::unique_lock lock(mu_);
-  wake_caller_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || error_; });
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-}
-
-void ParallelWriter::work() {
-  std::unique_lock lock(mu_);
-  for (;;) {
-    wake_workers_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing left
-    Job job = std::move(queue_.front());
-    queue_.pop_front();
-    ++busy_;
-    const bool failed_before = static_cast<bool>(error_);
-    lock.unlock();
-    std::exception_ptr err;
-    try {
-      if (!failed_before) out_.pwrite_aligned(job.buf, job.size, job.offset);
-    } catch (...) {
-      err = std::current_exception();
-    }
-    lock.lock();
-    if (err && !error_) error_ = err;
-    --busy_;
-    queued_bytes_ -= job.size;
-    spare_.push_back(std::move(job.buf));
-    wake_caller_.notify_all();
-  }
 }
 
 }  // namespace coffer

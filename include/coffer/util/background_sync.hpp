@@ -29,6 +29,7 @@ class BackgroundSync {
   BackgroundSync& operator=(const BackgroundSync&) = delete;
 
   // Counts bytes written; every `every` bytes a flush starts (unless one is still running).
+  // Callable from several threads.
   void wrote(std::uint64_t bytes);
   std::uint64_t flushes() const;
 

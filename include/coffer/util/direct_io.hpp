@@ -12,17 +12,11 @@
 // ran. `Io::buffered` asks for that fallback from the start (tests run both paths).
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <exception>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <span>
-#include <thread>
-#include <vector>
 
 #include "coffer/util/fd.hpp"
 
@@ -34,13 +28,17 @@ constexpr std::size_t kDirectAlign = 4096;
 
 enum class Io { direct_if_possible, buffered };
 
-// A heap buffer aligned for direct I/O. Move-only; contents uninitialised.
+// A heap buffer aligned for direct I/O. Move-only; contents uninitialised. Buffers of 2 MiB and
+// more are backed by transparent huge pages where the kernel offers them (madvise), because the
+// first touch of fresh memory costs a page fault per 4 KiB: on virtual machines that hand freed
+// memory back to the host, about 4 ms per MiB, more than reading the data (docs/replication.md).
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t size);
   std::byte* data() const { return data_.get(); }
   std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
   // Grows (never shrinks) to at least `size` bytes, keeping the first `keep` bytes.
   void reserve(std::size_t size, std::size_t keep = 0);
 
@@ -87,7 +85,9 @@ class DirectAppender {
 // Reads byte ranges of a file that is mostly read front to back, in large aligned chunks.
 class DirectReader {
  public:
-  DirectReader(int fd, std::filesystem::path shown, Io io = Io::direct_if_possible);
+  // Reads `chunk` bytes at a time (more when one range is larger).
+  DirectReader(int fd, std::filesystem::path shown, Io io = Io::direct_if_possible,
+               std::size_t chunk = 4 << 20);
   bool direct() const { return static_cast<bool>(direct_); }
   // Bytes [pos, pos + len) of the file, fewer at its end; valid until the next call.
   std::span<const std::byte> read(std::uint64_t pos, std::size_t len);
@@ -96,6 +96,7 @@ class DirectReader {
   int fd_;
   std::filesystem::path shown_;
   UniqueFd direct_;
+  std::size_t chunk_;
   AlignedBuffer buf_;
   std::uint64_t base_ = 0;
   std::size_t filled_ = 0;
@@ -108,10 +109,6 @@ class DirectWriter {
   DirectWriter(int fd, std::filesystem::path shown, Io io = Io::direct_if_possible);
   bool direct() const { return static_cast<bool>(direct_); }
   void pwrite(std::span<const std::byte> data, std::uint64_t offset);
-  // The same, for bytes already in an aligned buffer (no copy). Safe to call from several
-  // threads at once for disjoint ranges.
-  void pwrite_aligned(const AlignedBuffer& buf, std::size_t size, std::uint64_t offset) const;
-
  private:
   // False when the file system turned the direct write down before writing anything.
   bool write_direct(const std::byte* data, std::size_t size, std::uint64_t offset) const;
@@ -120,44 +117,6 @@ class DirectWriter {
   std::filesystem::path shown_;
   UniqueFd direct_;
   AlignedBuffer buf_;
-};
-
-// Positional writes of non-overlapping ranges, issued by `threads` threads at once: scattered
-// direct writes wait for the disk one by one, so several in flight keep it busy. pwrite() copies
-// the bytes and returns at once (blocking only while `max_queued` bytes wait); finish() waits for
-// every write and throws the first error. Ranges may be written in any order: a caller about to
-// write over a range it queued before must finish() first.
-class ParallelWriter {
- public:
-  ParallelWriter(int fd, std::filesystem::path shown, unsigned threads, Io io = Io::direct_if_possible,
-                 std::size_t max_queued = 32 << 20);
-  ~ParallelWriter();  // waits for the threads; errors not collected by finish() are dropped
-  ParallelWriter(const ParallelWriter&) = delete;
-  ParallelWriter& operator=(const ParallelWriter&) = delete;
-
-  void pwrite(std::span<const std::byte> data, std::uint64_t offset);
-  void finish();
-
- private:
-  struct Job {
-    AlignedBuffer buf;
-    std::size_t size = 0;
-    std::uint64_t offset = 0;
-  };
-  void work();
-
-  std::filesystem::path shown_;
-  DirectWriter out_;  // only its descriptors are shared: each job carries its own aligned copy
-  const std::size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable wake_workers_, wake_caller_;
-  std::deque<Job> queue_;
-  std::vector<AlignedBuffer> spare_;  // buffers of finished jobs, reused (fresh memory is slow)
-  std::size_t queued_bytes_ = 0;
-  unsigned busy_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace coffer

@@ -1,5 +1,6 @@
 // B's scan of its image: changed detection blocks, holes, strong hashes only where needed, and
 // the same manifest entries whether or not a digest of the base generation is available.
+#include <cstring>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <random>
@@ -122,7 +123,8 @@ TEST(Scan, ReusedBuffersGiveTheSameHashes) {
   write_random(img, 65536 * 5 + 100, 200, 3);    // the last, partial block
   UniqueFd fd = open_fd(img, O_RDONLY);
   Chunk c;
-  c.data.assign(kMinChunkSize, std::byte{0xAA});
+  c.data = AlignedBuffer(kMinChunkSize);
+  std::memset(c.data.data(), 0xAA, kMinChunkSize);
   read_chunk(fd.get(), img, 0, 65536 * 5 + 300, kMinChunkSize, 65536, c);
   std::vector<std::byte> file(65536 * 6);
   pread_full(fd.get(), file, 0, img);

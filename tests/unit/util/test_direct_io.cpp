@@ -138,37 +138,3 @@ TEST(DirectIoFallback, BufferedModeNeverOpensDirect) {
   EXPECT_FALSE(DirectWriter(fd.get(), dir / "f", Io::buffered).direct());
   EXPECT_FALSE(DirectAppender(fd.get(), dir / "f", 0, Io::buffered).direct());
 }
-
-TEST_P(DirectIo, ParallelWriterPutsEveryRangeInPlace) {
-  UniqueFd fd = open_file("image");
-  auto image = random_bytes(8 << 20, 10);
-  pwrite_all(fd.get(), image, 0, "image");
-  {
-    ParallelWriter out(fd.get(), dir / "image", 4, GetParam(), 1 << 20);  // small queue: callers wait
-    std::mt19937 rng(11);
-    for (std::uint64_t at = 0; at + (256 << 10) < image.size();) {
-      std::size_t len = rng() % 2 ? 65536 : 1 + rng() % 9000;  // aligned blocks and odd pieces
-      auto bytes = random_bytes(len, static_cast<unsigned>(at));
-      out.pwrite(bytes, at);
-      std::copy(bytes.begin(), bytes.end(), image.begin() + static_cast<std::ptrdiff_t>(at));
-      at += len + (rng() % 3) * 4096;
-    }
-    out.finish();
-  }
-  EXPECT_EQ(file_bytes(fd.get()), image);
-}
-
-TEST(ParallelWriter, FinishReportsAFailedWrite) {
-  TempDir dir;
-  { UniqueFd create = open_fd(dir / "f", O_RDWR | O_CREAT, 0600); }
-  UniqueFd ro = open_fd(dir / "f", O_RDONLY);
-  ParallelWriter out(ro.get(), dir / "f", 2, Io::buffered);
-  std::vector<std::byte> data(4096, std::byte{1});
-  out.pwrite(data, 0);
-  try {
-    out.finish();
-    FAIL() << "a write to a read-only descriptor succeeded";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find((dir / "f").native()), std::string::npos) << e.what();
-  }
-}
