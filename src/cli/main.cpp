@@ -1,3 +1,35 @@
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unistd.h>
+
 #include "app.hpp"
 
-int main(int argc, char** argv) { return coffer::cli::run(argc, argv); }
+namespace {
+
+// coffer touches large buffers once per run: the KDF's memory (libcryptsetup's argon2), digests
+// of the image, read buffers. Each first touch of a 4 KiB page is a page fault, and on virtual
+// machines that return freed memory to the host a fault costs ~16 us: 30,000 faults were a
+// third of B's CPU time in a replication run (docs/replication.md, Performance). glibc's malloc
+// asks for transparent huge pages (madvise) when the tunable glibc.malloc.hugetlb=1 is set, but
+// reads tunables only at startup, so the program re-executes itself once with it set. An
+// administrator's own GLIBC_TUNABLES that mention it are left alone; where /proc/self/exe
+// cannot be executed the run simply goes on with ordinary pages.
+void use_huge_pages_for_large_allocations(char** argv) {
+  constexpr const char* kTunable = "glibc.malloc.hugetlb";
+  const char* current = std::getenv("GLIBC_TUNABLES");
+  if (current && std::strstr(current, kTunable)) return;  // set by us (already re-executed) or the admin
+  std::string value = std::string(kTunable) + "=1";
+  if (current && *current) value = std::string(current) + ":" + value;
+  if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  ::unsetenv("GLIBC_TUNABLES");  // exec failed: carry on as we are, and do not pass it on
+  if (current) ::setenv("GLIBC_TUNABLES", current, 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  use_huge_pages_for_large_allocations(argv);
+  return coffer::cli::run(argc, argv);
+}
