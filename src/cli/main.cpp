@@ -13,16 +13,22 @@ namespace {
 // third of B's CPU time in a replication run (docs/replication.md, Performance). glibc's malloc
 // asks for transparent huge pages (madvise) when the tunable glibc.malloc.hugetlb=1 is set, but
 // reads tunables only at startup, so the program re-executes itself once with it set. An
-// administrator's own GLIBC_TUNABLES that mention it are left alone; where /proc/self/exe
-// cannot be executed the run simply goes on with ordinary pages.
+// administrator's own GLIBC_TUNABLES that mention it are left alone; where the program file
+// cannot be found or executed again the run simply goes on with ordinary pages.
 void use_huge_pages_for_large_allocations(char** argv) {
   constexpr const char* kTunable = "glibc.malloc.hugetlb";
   const char* current = std::getenv("GLIBC_TUNABLES");
   if (current && std::strstr(current, kTunable)) return;  // set by us (already re-executed) or the admin
+  // The file's own path, not /proc/self/exe: the process name (ps, pgrep) stays "coffer".
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = '\0';
+  if (std::strstr(self, " (deleted)")) return;  // replaced by an upgrade while starting
   std::string value = std::string(kTunable) + "=1";
   if (current && *current) value = std::string(current) + ":" + value;
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  ::execv("/proc/self/exe", argv);
+  ::execv(self, argv);
   ::unsetenv("GLIBC_TUNABLES");  // exec failed: carry on as we are, and do not pass it on
   if (current) ::setenv("GLIBC_TUNABLES", current, 1);
 }
