@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <xxhash.h>
 
+#include "coffer/util/blake2b.hpp"
 #include "coffer/util/secret.hpp"
 
 namespace coffer::replicate {
@@ -28,10 +29,10 @@ Hash128 fast_hash(std::span<const std::byte> data) {
 }
 
 Hash256 strong_hash(std::span<const std::byte> data) {
-  ensure_sodium();
+  std::array<std::byte, 64> full;
+  blake2b512(data, full);
   Hash256 out;
-  crypto_generichash(reinterpret_cast<unsigned char*>(out.bytes.data()), out.bytes.size(),
-                     uc(data.data()), data.size(), nullptr, 0);
+  std::memcpy(out.bytes.data(), full.data(), out.bytes.size());
   return out;
 }
 

@@ -17,7 +17,7 @@ namespace coffer::replicate {
 namespace {
 
 constexpr char kMagic[8] = {'C', 'F', 'M', 'A', 'N', 'I', 'F', '1'};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 1 hashed blocks with BLAKE2b-256
 constexpr std::uint64_t kMaxImageSize = 1ull << 50;  // 1 PiB: bounds what a hostile file can ask for
 
 bool valid_block_size(std::uint32_t b) {

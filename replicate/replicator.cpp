@@ -64,7 +64,12 @@ class Run {
   // The MAC key, derived from the volume key on first use: the key derivation the caller started
   // runs while we connect to C, and a wrong key still fails before anything is written there.
   const Secret& mac_key() {
-    if (mac_key_.empty()) mac_key_ = derive_mac_key(o_.volume_key ? *o_.volume_key : o_.unlock());
+    if (mac_key_.empty()) {
+      auto t0 = std::chrono::steady_clock::now();
+      mac_key_ = derive_mac_key(o_.volume_key ? *o_.volume_key : o_.unlock());
+      log::debug("waited {:.3f} s for the volume key",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
     return mac_key_;
   }
 

@@ -1,8 +1,9 @@
-// The two hashes replication uses, behind one small interface (one wrapper per C library:
-// xxHash here, libsodium's BLAKE2b in hashes.cpp as well).
-//   fast   XXH3-128: detects which blocks of B's image changed. Never shown to C, never trusted
-//          for authentication; it only has to make accidental collisions impossible.
-//   strong BLAKE2b-256: the manifest's per-block hashes, which C stores and the MAC covers.
+// The hashes replication uses, behind one small interface.
+//   fast   XXH3-128 (xxHash): detects which blocks of B's image changed. Never shown to C, never
+//          trusted for authentication; it only has to make accidental collisions impossible.
+//   strong BLAKE2b-512 truncated to 32 bytes (OpenSSL, util/blake2b.hpp): the manifest's
+//          per-block hashes, which C stores and the MAC covers.
+//   keyed  BLAKE2b-128 keyed with a nonce (libsodium): replica verify's proof of possession.
 #pragma once
 
 #include <array>
