@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/secret.hpp"
@@ -40,4 +41,22 @@ TEST(Secret, RandomAndMove) {
   Secret d = std::move(c);
   EXPECT_EQ(c.size(), 0u);
   EXPECT_TRUE(secret_equal(a.bytes(), d.bytes()));
+}
+
+TEST(Secret, PipesAreReadWithoutKnowingTheirSize) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "key bytes", 9), 9);
+  ::close(fds[1]);
+  Secret s = read_secret_fd(fds[0], "pipe", false, 8 << 20);
+  ::close(fds[0]);
+  EXPECT_EQ(std::string(s.chars(), s.size()), "key bytes");
+}
+
+TEST(Secret, FileJustBelowTheLimitIsReadWhole) {
+  TempDir dir;
+  write_text(dir / "k", std::string(8191, 'k'), 0600);
+  EXPECT_EQ(read_secret_file(dir / "k", false, 8192).size(), 8191u);
+  write_text(dir / "k", std::string(8193, 'k'), 0600);
+  EXPECT_THROW(read_secret_file(dir / "k", false, 8192), Error);
 }
