@@ -15,8 +15,21 @@ namespace {
 // reads tunables only at startup, so the program re-executes itself once with it set. An
 // administrator's own GLIBC_TUNABLES that mention it are left alone; where the program file
 // cannot be found or executed again the run simply goes on with ordinary pages.
+//
+// Not for the helpers other hosts start over SSH (`agent` on A, `replica-serve` on C): their
+// startup is on every run's critical path, a second exec costs ~15 ms, and their big buffers
+// ask for huge pages themselves (util/direct_io.hpp).
+bool started_as_remote_helper(char** argv) {
+  for (char** a = argv + 1; *a; ++a) {
+    if (**a == '-') continue;  // global options come before the subcommand
+    return std::strcmp(*a, "agent") == 0 || std::strcmp(*a, "replica-serve") == 0;
+  }
+  return false;
+}
+
 void use_huge_pages_for_large_allocations(char** argv) {
   constexpr const char* kTunable = "glibc.malloc.hugetlb";
+  if (started_as_remote_helper(argv)) return;
   const char* current = std::getenv("GLIBC_TUNABLES");
   if (current && std::strstr(current, kTunable)) return;  // set by us (already re-executed) or the admin
   // The file's own path, not /proc/self/exe: the process name (ps, pgrep) stays "coffer".
