@@ -31,7 +31,7 @@ void AlignedBuffer::Free::operator()(std::byte* p) const noexcept { std::free(p)
 
 AlignedBuffer::AlignedBuffer(std::size_t size) { reserve(size); }
 
-void AlignedBuffer::reserve(std::size_t size, std::size_t keep) {
+void AlignedBuffer::reserve(std::size_t size) {
   if (size <= size_) return;
   const bool huge = size >= kHugePage;
   const std::size_t align = huge ? kHugePage : kDirectAlign;
@@ -40,7 +40,6 @@ void AlignedBuffer::reserve(std::size_t size, std::size_t keep) {
   if (!p) throw std::bad_alloc();
   if (huge) (void)::madvise(p, size, MADV_HUGEPAGE);  // advice only: 4 KiB pages where refused
   std::unique_ptr<std::byte, Free> fresh(static_cast<std::byte*>(p));
-  if (keep) std::memcpy(fresh.get(), data_.get(), std::min(keep, size_));
   data_ = std::move(fresh);
   size_ = size;
 }

@@ -177,6 +177,13 @@ struct SshChannelStream::Impl {
   // says POLLOUT is still registered, which stays set after the buffer has drained.)
   bool write_pending_locked() { return (ssh_get_status(session.get()) & SSH_WRITE_PENDING) != 0; }
 
+  // The connection is gone (libssh saw the peer close or reset it and closed its socket): bytes
+  // still queued will never leave, and there is no descriptor left to wait on.
+  bool connection_lost_locked() {
+    return (ssh_get_status(session.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
+           ssh_get_fd(session.get()) < 0;
+  }
+
   // Wakes a reader sleeping in wait() when this thread's libssh calls have buffered its data.
   void poke_reader_locked() {
     if (readers_waiting == 0 || ssh_channel_poll(channel.get(), 0) == 0) return;
@@ -206,6 +213,7 @@ struct SshChannelStream::Impl {
       if (ssh_blocking_flush(session.get(), 0) == SSH_ERROR) fail_locked("send to");
       poke_reader_locked();
       if (!write_pending_locked()) return;
+      if (connection_lost_locked()) fail_locked("send to");
       lock.unlock();
       wait(true);
       lock.lock();
@@ -251,7 +259,7 @@ std::size_t SshChannelStream::read_some(std::span<std::byte> buf) {
         d.eof = true;
         return 0;
       }
-      if (n == SSH_ERROR) d.fail_locked("read from");
+      if (n == SSH_ERROR || d.connection_lost_locked()) d.fail_locked("read from");
       if (ssh_blocking_flush(d.session.get(), 0) == SSH_ERROR) d.fail_locked("send to");
       want_write = d.write_pending_locked();
       ++d.readers_waiting;
@@ -282,7 +290,8 @@ void SshChannelStream::write_all(std::span<const std::byte> data) {
     d.sent += static_cast<std::uint64_t>(n);
     if (n > 0) continue;
     // The peer's window is full: sleep until it grants more (or our queue drains).
-    if (!ssh_channel_is_open(d.channel.get()) || ssh_channel_is_eof(d.channel.get()))
+    if (!ssh_channel_is_open(d.channel.get()) || ssh_channel_is_eof(d.channel.get()) ||
+        d.connection_lost_locked())
       d.fail_locked("write to");
     bool want_write = d.write_pending_locked();
     lock.unlock();
@@ -303,7 +312,11 @@ void SshChannelStream::close_write() {
 }
 
 int SshChannelStream::exit_status() {
-  close_write();
+  try {
+    close_write();
+  } catch (const Error&) {
+    // The connection is gone: there is no status to wait for; the loop below says so.
+  }
   auto& d = *impl_;
   std::array<char, 64 * 1024> discard;
   for (;;) {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
@@ -34,6 +35,13 @@ void write_text(const std::filesystem::path& path, std::string_view contents, un
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   }
   ::chmod(path.c_str(), mode);
+}
+
+std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::byte> v(n);
+  for (auto& b : v) b = static_cast<std::byte>(rng());
+  return v;
 }
 
 }  // namespace coffer::test

@@ -1,7 +1,10 @@
 // A temporary directory removed (recursively) when the test ends.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <string_view>
+#include <vector>
 
 namespace coffer::test {
 
@@ -19,5 +22,8 @@ class TempDir {
 
 // Writes `contents` to `path` (creating parent directories).
 void write_text(const std::filesystem::path& path, std::string_view contents, unsigned mode = 0644);
+
+// `n` pseudo-random bytes, the same for the same seed.
+std::vector<std::byte> random_bytes(std::size_t n, unsigned seed);
 
 }  // namespace coffer::test

@@ -39,8 +39,8 @@ class AlignedBuffer {
   std::byte* data() const { return data_.get(); }
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  // Grows (never shrinks) to at least `size` bytes, keeping the first `keep` bytes.
-  void reserve(std::size_t size, std::size_t keep = 0);
+  // Grows (never shrinks) to at least `size` bytes; the contents are not kept.
+  void reserve(std::size_t size);
 
  private:
   struct Free {

@@ -2,7 +2,6 @@
 // upload keeps the records that still match, commit is a rename, and apply is idempotent.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <random>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -13,12 +12,7 @@
 namespace coffer::replicate {
 namespace {
 
-std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<std::byte> v(n);
-  for (auto& b : v) b = static_cast<std::byte>(rng());
-  return v;
-}
+using coffer::test::random_bytes;
 
 struct JournalTest : ::testing::Test {
   test::TempDir tmp;
