@@ -42,6 +42,15 @@ void punch_zeros(int fd, const std::filesystem::path& shown, std::uint64_t offse
   }
 }
 
+// The payload of record `r`, which the journal was checked to hold.
+std::span<const std::byte> read_payload(DirectReader& in, const ScannedRecord& r,
+                                        const std::filesystem::path& journal) {
+  auto payload = in.read(r.file_offset + kRecordHeaderSize, r.payload_size);
+  if (payload.size() != r.payload_size)
+    fail(ErrorKind::integrity, "apply journal", journal.native(), "record vanished while applying");
+  return payload;
+}
+
 struct Files {
   int journal_fd;
   const std::filesystem::path& journal;
@@ -85,9 +94,7 @@ void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& block
             punch_zeros(f.image_fd, f.image, r.offset, r.length);
             continue;
           }
-          auto payload = in.read(blocks[i]->file_offset + kRecordHeaderSize, blocks[i]->payload_size);
-          if (payload.size() != blocks[i]->payload_size)
-            fail(ErrorKind::integrity, "apply journal", f.journal.native(), "record vanished while applying");
+          auto payload = read_payload(in, *blocks[i], f.journal);
           out.pwrite(payload, r.offset);
           flusher.wrote(payload.size());
         }
@@ -155,9 +162,7 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
       continue;
     }
     if (r.info.type != RecordType::manifest_delta) continue;
-    auto payload = in.read(r.file_offset + kRecordHeaderSize, r.payload_size);
-    if (payload.size() != r.payload_size)
-      fail(ErrorKind::integrity, "apply journal", journal.native(), "record vanished while applying");
+    auto payload = read_payload(in, r, journal);
     Decoder d(payload, journal.native());
     for (std::uint32_t i = 0; i < r.info.length; ++i) {
       std::uint64_t index = d.u64();

@@ -25,6 +25,20 @@ bool aligned(std::uint64_t x) { return x % kDirectAlign == 0; }
 // A direct transfer the file system turned down (EINVAL: alignment it wants bigger than ours).
 bool refused(int err) { return err == EINVAL || err == EOPNOTSUPP; }
 
+// Writes `size` bytes (block-aligned, from aligned memory) at `offset` through the O_DIRECT
+// descriptor; false when the file system refused before anything was written.
+bool write_direct(int direct_fd, const std::byte* data, std::size_t size, std::uint64_t offset,
+                  const std::filesystem::path& shown) {
+  for (std::size_t done = 0; done < size;) {
+    ssize_t n = ::pwrite(direct_fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && refused(errno) && done == 0) return false;
+    if (n < 0) throw_errno("write", shown, errno);
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 void AlignedBuffer::Free::operator()(std::byte* p) const noexcept { std::free(p); }
@@ -76,24 +90,12 @@ void DirectAppender::write_out(std::size_t bytes) {
   if (direct_) {
     const std::size_t whole = static_cast<std::size_t>(align_up(bytes));
     if (whole > bytes) std::memset(buf_.data() + bytes, 0, whole - bytes);
-    ssize_t n = 0;
-    for (std::size_t done = 0; done < whole; done += static_cast<std::size_t>(n)) {
-      n = ::pwrite(direct_.get(), buf_.data() + done, whole - done, static_cast<off_t>(base_ + done));
-      if (n < 0 && errno == EINTR) {
-        n = 0;
-        continue;
-      }
-      if (n < 0 && refused(errno) && done == 0) {
-        direct_.reset();  // fall back to the page cache for good
-        break;
-      }
-      if (n < 0) throw_errno("write", shown_, errno);
-    }
-    if (direct_) {
+    if (write_direct(direct_.get(), buf_.data(), whole, base_, shown_)) {
       if (whole > bytes && ::ftruncate(fd_, static_cast<off_t>(base_ + bytes)) != 0)
         throw_errno("truncate", shown_, errno);
       return;
     }
+    direct_.reset();  // refused: the page cache from now on
   }
   pwrite_all(fd_, std::span(buf_.data(), bytes), static_cast<off_t>(base_), shown_);
 }
@@ -166,24 +168,11 @@ std::span<const std::byte> DirectReader::read(std::uint64_t pos, std::size_t len
 DirectWriter::DirectWriter(int fd, std::filesystem::path shown, Io io)
     : fd_(fd), shown_(std::move(shown)), direct_(reopen_direct(fd, O_WRONLY, io)) {}
 
-bool DirectWriter::write_direct(const std::byte* data, std::size_t size, std::uint64_t offset) const {
-  if (!direct_ || !aligned(offset) || !aligned(size) || size == 0) return false;
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pwrite(direct_.get(), data + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && refused(errno) && done == 0) return false;
-    if (n < 0) throw_errno("write", shown_, errno);
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 void DirectWriter::pwrite(std::span<const std::byte> data, std::uint64_t offset) {
   if (direct_ && aligned(offset) && aligned(data.size()) && !data.empty()) {
     buf_.reserve(data.size());
     std::memcpy(buf_.data(), data.data(), data.size());
-    if (write_direct(buf_.data(), data.size(), offset)) return;
+    if (write_direct(direct_.get(), buf_.data(), data.size(), offset, shown_)) return;
     direct_.reset();  // refused: the page cache from now on
   }
   pwrite_all(fd_, data, static_cast<off_t>(offset), shown_);

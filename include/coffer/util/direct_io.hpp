@@ -109,10 +109,8 @@ class DirectWriter {
   DirectWriter(int fd, std::filesystem::path shown, Io io = Io::direct_if_possible);
   bool direct() const { return static_cast<bool>(direct_); }
   void pwrite(std::span<const std::byte> data, std::uint64_t offset);
- private:
-  // False when the file system turned the direct write down before writing anything.
-  bool write_direct(const std::byte* data, std::size_t size, std::uint64_t offset) const;
 
+ private:
   int fd_;
   std::filesystem::path shown_;
   UniqueFd direct_;
