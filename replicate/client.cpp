@@ -1,13 +1,24 @@
 #include "client.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <fmt/format.h>
 
+#include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
 
 namespace coffer::replicate {
 namespace {
 constexpr char kHelloMagic[16] = "coffer-replica";
+
+// B's window of unacknowledged bytes: twice the bandwidth-delay product at 128 MB/s, and at
+// least 1 MiB (the pipe the helper reads from holds 1 MiB). Over a LAN that is 1 MiB; over a
+// long link it exceeds sshd's own channel window (2 MiB), which then is the only limit.
+std::uint64_t window_for(std::chrono::steady_clock::duration rtt) {
+  double seconds = std::chrono::duration<double>(rtt).count();
+  return std::max<std::uint64_t>(1 << 20, static_cast<std::uint64_t>(2 * seconds * 128e6));
 }
+}  // namespace
 
 ClientSession::ClientSession(const TargetSpec& target, std::uint64_t rate_limit)
     : dest_(target.dest), link_(start_helper(target)),
@@ -17,7 +28,7 @@ ClientSession::~ClientSession() = default;
 
 ReplicaState ClientSession::hello() {
   Encoder e;
-  e.raw(kHelloMagic, 16).u16(kProtocolVersion).u16(kProtocolVersion);
+  e.raw(kHelloMagic, 16).u16(kOldestProtocolVersion).u16(kProtocolVersion);
   Frame f;
   try {
     ch_->send(Msg::hello, e.bytes);
@@ -32,9 +43,21 @@ ReplicaState ClientSession::hello() {
     fail(ErrorKind::failed, "start replica helper for", dest_, why);
   }
   Decoder d(f.payload, "HELLO reply from " + dest_, ErrorKind::failed);
-  if (d.u16() != kProtocolVersion)
+  std::uint16_t version = d.u16();
+  if (version < kOldestProtocolVersion || version > kProtocolVersion)
     fail(ErrorKind::failed, "connect to", dest_, "the helper chose an unsupported protocol version");
-  return decode_state(d.raw(d.remaining()), dest_);
+  ReplicaState state = decode_state(d.raw(d.remaining()), dest_);
+  if (version >= 2) {
+    auto t0 = std::chrono::steady_clock::now();
+    ch_->send(Msg::ping);
+    ch_->expect(Msg::pong);
+    auto rtt = std::chrono::steady_clock::now() - t0;
+    std::uint64_t window = window_for(rtt);
+    ch_->limit_in_flight(window);
+    log::debug("round trip to {}: {:.1f} ms; at most {} in flight", dest_,
+               std::chrono::duration<double, std::milli>(rtt).count(), format_size(window));
+  }
+  return state;
 }
 
 void ClientSession::init() {

@@ -56,20 +56,42 @@ void Channel::pace(std::size_t n) {
   std::this_thread::sleep_until(due);
 }
 
+void Channel::got(std::size_t n) {
+  received_ += n;
+  if (!ack_every_ || received_ - acked_sent_ < ack_every_) return;
+  // Written at once, not queued behind out_: B may be waiting for it to send more.
+  acked_sent_ = received_;
+  auto h = frame_header(Msg::ack, 8);
+  Encoder e;
+  e.raw(h.data(), h.size()).u64(received_);
+  stream_.write_all(e.bytes);
+}
+
+void Channel::wait_for_window(std::size_t n) {
+  while (sent_ + n > acked_ + window_) {
+    std::optional<Frame> f = read_frame(false);
+    if (f->type == Msg::error) raise(*f);
+    if (f->type != Msg::ack) early_.push_back(std::move(*f));
+  }
+}
+
 void Channel::write(std::span<const std::byte> data) {
-  // Paced writes go out in small slices so a rate limit is smooth, not bursty.
+  // Paced writes go out in small slices so a rate limit is smooth, not bursty; with a window,
+  // in quarters of it, so the peer's acknowledgements keep the stream moving.
   std::size_t slice = rate_limit_ ? std::max<std::size_t>(4096, rate_limit_ / 20) : data.size();
-  try {
-    for (std::size_t done = 0; done < data.size();) {
-      std::size_t n = std::min(slice, data.size() - done);
+  if (window_) slice = std::min<std::size_t>(slice, window_ / 4);
+  for (std::size_t done = 0; done < data.size();) {
+    std::size_t n = std::min(slice, data.size() - done);
+    if (window_) wait_for_window(n);  // an ERROR from the helper is raised from here as it is
+    try {
       stream_.write_all(data.subspan(done, n));
-      pace(n);
-      done += n;
-      check_interrupted("send to replica");
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::interrupted) throw;
+      lost(e);
     }
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::interrupted) throw;
-    lost(e);
+    pace(n);
+    done += n;
+    check_interrupted("send to replica");
   }
 }
 
@@ -92,7 +114,14 @@ void Channel::lost(const Error& cause) {
 
 std::optional<Frame> Channel::receive(bool eof_ok) {
   flush();
-  std::optional<Frame> f = read_frame(eof_ok);
+  std::optional<Frame> f;
+  if (!early_.empty()) {
+    f = std::move(early_.front());
+    early_.pop_front();
+  } else {
+    do f = read_frame(eof_ok);
+    while (f && f->type == Msg::ack);
+  }
   if (f && f->type == Msg::error) raise(*f);
   return f;
 }
@@ -117,7 +146,7 @@ std::optional<Frame> Channel::read_frame(bool eof_ok) {
       std::size_t n = stream_.read_some(std::span(in_).subspan(in_end_));
       if (n == 0) return false;
       in_end_ += n;
-      received_ += n;
+      got(n);
     }
     return true;
   };
@@ -137,9 +166,14 @@ std::optional<Frame> Channel::read_frame(bool eof_ok) {
   std::memcpy(f.payload.data(), in_.data() + in_pos_, have);
   in_pos_ += have;
   if (have < f.payload.size()) {
-    stream_.read_exact(std::span(f.payload).subspan(have));
-    received_ += f.payload.size() - have;
+    for (std::size_t done = have; done < f.payload.size();) {
+      std::size_t n = stream_.read_some(std::span(f.payload).subspan(done));
+      if (n == 0) fail(ErrorKind::failed, "read from", peer(), "connection closed by the other side");
+      done += n;
+      got(n);
+    }
   }
+  if (f.type == Msg::ack) acked_ = std::max(acked_, Decoder(f.payload, "ACK from " + peer(), ErrorKind::failed).u64());
   return f;
 }
 

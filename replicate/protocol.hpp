@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -18,7 +19,9 @@
 
 namespace coffer::replicate {
 
-constexpr std::uint16_t kProtocolVersion = 1;
+// Version 2 adds flow control (PING/PONG, ACK); a version-2 B still speaks 1 to an older helper.
+constexpr std::uint16_t kProtocolVersion = 2;
+constexpr std::uint16_t kOldestProtocolVersion = 1;
 constexpr std::uint32_t kMaxFrame = 80u << 20;
 
 enum class Msg : std::uint8_t {
@@ -33,11 +36,14 @@ enum class Msg : std::uint8_t {
   commit = 0x08,
   fetch_manifest = 0x09,
   verify = 0x0a,
+  ping = 0x0b,
   bye = 0x0f,
   // C -> B
   hello_reply = 0x81,
   state = 0x82,
   ok = 0x83,
+  ack = 0x84,
+  pong = 0x85,
   committed = 0x88,
   applied = 0x89,
   manifest_data = 0x8a,
@@ -73,6 +79,14 @@ class Channel {
   // Sends an ERROR frame (best effort: the peer may be gone).
   void send_error(const Error& e) noexcept;
 
+  // Flow control (protocol 2): the receiving side acknowledges, every `every` bytes, how many it
+  // has read (ACK); the sending side keeps at most `window` bytes unacknowledged. Why: OpenSSH's
+  // sshd grows its buffer for a channel 32 KiB at a time, copying it into fresh memory at each
+  // step, whenever the helper falls behind; a stream kept within ~1 MiB of the helper never
+  // makes it grow (docs/replication.md). ACKs are consumed here; receive() never returns them.
+  void send_acks(std::uint64_t every) { ack_every_ = every; }
+  void limit_in_flight(std::uint64_t window) { window_ = window; }
+
   std::uint64_t bytes_sent() const { return sent_; }
   std::uint64_t bytes_received() const { return received_; }
   const std::string& peer() const { return stream_.peer(); }
@@ -83,6 +97,12 @@ class Channel {
   std::optional<Frame> read_frame(bool eof_ok);
   [[noreturn]] void raise(const Frame& error_frame);
   void pace(std::size_t n);
+  void got(std::size_t n);
+  void wait_for_window(std::size_t n);
+
+  std::uint64_t ack_every_ = 0, acked_sent_ = 0;  // receiving side
+  std::uint64_t window_ = 0, acked_ = 0;          // sending side
+  std::deque<Frame> early_;                       // frames read while waiting for an ACK
 
   ByteStream& stream_;
   std::vector<std::byte> out_;

@@ -15,6 +15,7 @@ namespace {
 
 constexpr char kHelloMagic[16] = "coffer-replica";
 constexpr std::size_t kHashesPerFrame = 16384;
+constexpr std::uint64_t kAckEvery = 128 << 10;  // well under B's smallest window (1 MiB)
 
 class Session {
  public:
@@ -28,18 +29,19 @@ class Session {
     Decoder d(hello->payload, "HELLO from B", ErrorKind::failed);
     if (std::memcmp(d.raw(16).data(), kHelloMagic, 16) != 0) protocol_error("not a coffer client");
     std::uint16_t lo = d.u16(), hi = d.u16();
-    if (lo > kProtocolVersion || hi < kProtocolVersion)
+    const std::uint16_t version = std::min(hi, kProtocolVersion);
+    if (version < lo || version < kOldestProtocolVersion)
       fail(ErrorKind::failed, "start replica helper in", dir_.dir().native(),
-           fmt::format("B speaks protocol versions {}..{}, this coffer speaks {}; upgrade one side",
-                       lo, hi, kProtocolVersion));
+           fmt::format("B speaks protocol versions {}..{}, this coffer speaks {}..{}; upgrade one side",
+                       lo, hi, kOldestProtocolVersion, kProtocolVersion));
     std::string detail;
     std::optional<std::uint64_t> recovered;
     if (dir_.inspect(detail) == DirKind::replica) {
       dir_.lock();
       recovered = dir_.recover();
     }
-    ch_.send(Msg::hello_reply,
-             Encoder().u16(kProtocolVersion).raw(encode_state(dir_.state(recovered))).bytes);
+    if (version >= 2) ch_.send_acks(kAckEvery);
+    ch_.send(Msg::hello_reply, Encoder().u16(version).raw(encode_state(dir_.state(recovered))).bytes);
 
     for (;;) {
       auto f = ch_.receive(true);
@@ -124,6 +126,9 @@ class Session {
         break;
       case Msg::fetch_manifest:
         send_manifest();
+        break;
+      case Msg::ping:
+        ch_.send(Msg::pong);
         break;
       case Msg::verify:
         verify(d);

@@ -1,6 +1,9 @@
 // Framing over a real pipe pair: frames in order, large bodies, ERROR frames raised as the error
-// they carry, a closed peer; and the STATE message round trip.
+// they carry, a closed peer, flow control; and the STATE message round trip.
+#include <atomic>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <thread>
 #include <unistd.h>
 
@@ -73,6 +76,44 @@ TEST(Channel, RejectsAbsurdFrameLength) {
   a.write_all(junk);
   Channel ch(b);
   EXPECT_THROW(ch.receive(), Error);
+}
+
+// Protocol 2's flow control: with a window, the sender stops when that much is unacknowledged,
+// even where the pipe could take far more; the receiver's ACKs let it go on, and a reply the
+// receiver sends meanwhile is still delivered to the sender in order.
+TEST(Channel, WindowBoundsBytesInFlight) {
+  Pipes p;
+  ASSERT_GE(::fcntl(p.b_write.get(), F_SETPIPE_SZ, 1 << 20), 1 << 20);
+  const int a_in = p.a_read.get();
+  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"), b(std::move(p.b_read), std::move(p.b_write), "B");
+  std::vector<std::byte> big(6 << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 13);
+  constexpr std::uint64_t kWindow = 256 << 10;  // a quarter of what the pipe holds
+  std::atomic<bool> done{false};
+  std::thread sender([&] {
+    Channel ch(b);
+    ch.limit_in_flight(kWindow);
+    ch.send(Msg::record, Encoder().u8(1).bytes, big);
+    ch.flush();
+    ch.expect(Msg::ok);
+    done = true;
+  });
+  int queued = 0;
+  for (int i = 0; i < 50; ++i) {  // let the sender fill what it may
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(::ioctl(a_in, FIONREAD, &queued), 0);
+  }
+  EXPECT_LE(static_cast<std::uint64_t>(queued), kWindow) << "the sender ignored the window";
+  EXPECT_GT(queued, 0);
+  Channel ch(a);
+  ch.send_acks(32 << 10);
+  ch.send(Msg::ok);
+  ch.flush();
+  Frame f = ch.expect(Msg::record);
+  ASSERT_EQ(f.payload.size(), big.size() + 1);
+  EXPECT_TRUE(std::equal(big.begin(), big.end(), f.payload.begin() + 1));
+  sender.join();
+  EXPECT_TRUE(done);
 }
 
 TEST(State, RoundTrip) {
