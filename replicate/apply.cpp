@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
+#include <future>
 #include <fmt/format.h>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
 
 #include "coffer/replicate/manifest.hpp"
+#include "coffer/util/atomic_file.hpp"
 #include "coffer/util/background_sync.hpp"
 #include "coffer/util/direct_io.hpp"
 #include "coffer/util/log.hpp"
@@ -116,11 +118,11 @@ void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& block
 }  // namespace
 
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest_path, const ScannedJournal* known) {
+                            const std::filesystem::path& manifest_path, ApplyHints hints) {
   UniqueFd jfd = open_fd(journal, O_RDONLY | O_NOFOLLOW);
   std::optional<ScannedJournal> scanned;
-  if (!known) scanned = scan_journal(jfd.get(), journal);
-  const ScannedJournal& j = known ? *known : *scanned;
+  if (!hints.written) scanned = scan_journal(jfd.get(), journal);
+  const ScannedJournal& j = hints.written ? *hints.written : *scanned;
   if (!j.committed)
     fail(ErrorKind::integrity, "apply journal", journal.native(),
          "the committed journal is damaged: " + j.damage);
@@ -137,8 +139,8 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
          "commit record does not match the journal header");
 
   std::error_code ec;
-  if (std::filesystem::exists(manifest_path, ec)) {
-    Manifest cur = Manifest::load(manifest_path);
+  if (hints.current || std::filesystem::exists(manifest_path, ec)) {
+    Manifest cur = hints.current ? std::move(*hints.current) : Manifest::load(manifest_path);
     if (cur.header.generation != h.base_generation && cur.header.generation != h.new_generation)
       fail(ErrorKind::integrity, "apply journal", journal.native(),
            fmt::format("it leads from generation {} to {}, but the manifest is generation {}",
@@ -174,6 +176,13 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
   }
 
   const auto t0 = std::chrono::steady_clock::now();
+  // The new manifest is written and flushed while the image is; it replaces the old one only
+  // once the image is durable.
+  AtomicFile new_manifest(manifest_path, 0644);
+  auto manifest_written = std::async(std::launch::async, [&] {
+    new_manifest.write(next.encode());
+    fsync_fd(new_manifest.fd(), manifest_path);
+  });
   UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
   if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0) throw_errno("resize", image, errno);
   {
@@ -185,7 +194,8 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
   log::debug("applied {} records to {}: {:.3f} s, fsync {:.3f} s", blocks.size(), image.native(),
              seconds_between(t0, t1), seconds_between(t1, std::chrono::steady_clock::now()));
 
-  next.save(manifest_path);
+  manifest_written.get();
+  new_manifest.commit();
   if (::unlink(journal.c_str()) != 0) throw_errno("remove applied journal", journal, errno);
   fsync_dir(journal.parent_path());
   return h.new_generation;

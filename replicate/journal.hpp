@@ -83,11 +83,18 @@ class JournalWriter {
   std::size_t cursor_ = 0;
 };
 
+// What a helper that has just received and committed a journal already knows, which spares
+// apply reading it twice: `written` is what the JournalWriter wrote (every record checksummed
+// as it arrived); `current` is the manifest on C, loaded while the upload ran.
+struct ApplyHints {
+  const ScannedJournal* written = nullptr;
+  std::optional<Manifest> current;
+};
+
 // Applies the committed journal at `journal` to `image`, writes the new `manifest`, removes the
-// journal. Returns the generation now on C. `known` is what the JournalWriter that just committed
-// the journal wrote (every record checksummed as it arrived), which spares reading it twice;
-// without it the journal is scanned and checked first.
+// journal. Returns the generation now on C. Without hints the journal is scanned and checked
+// first, and the manifest read from disk.
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest, const ScannedJournal* known = nullptr);
+                            const std::filesystem::path& manifest, ApplyHints hints = {});
 
 }  // namespace coffer::replicate

@@ -1,6 +1,7 @@
 // `coffer replica-serve DIR`: C's helper. One session: HELLO, then B's requests until BYE or
 // end of stream. Every request is answered from DIR only.
 #include <fcntl.h>
+#include <future>
 #include <fmt/format.h>
 #include <sys/stat.h>
 
@@ -103,6 +104,9 @@ class Session {
         if (h.manifest_block_size != kManifestBlockSize || h.detect_block_size < 4096)
           protocol_error("unsupported block sizes");
         writer_.begin(h, resume, dir_.scanned_partial());
+        // Apply needs C's current manifest; reading it (megabytes, fresh memory) overlaps the upload.
+        if (!current_manifest_.valid() && h.base_generation != 0)
+          current_manifest_ = std::async(std::launch::async, Manifest::load, dir_.manifest());
         break;
       }
       case Msg::keep:
@@ -150,7 +154,15 @@ class Session {
     } catch (const Error&) {
       b_gone = true;
     }
-    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), &written);
+    ApplyHints hints{&written, {}};
+    if (current_manifest_.valid()) {
+      try {
+        hints.current = current_manifest_.get();
+      } catch (const Error& e) {
+        log::debug("{}; apply reads the manifest again", e.what());
+      }
+    }
+    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), std::move(hints));
     if (b_gone) fail(ErrorKind::failed, "report to B from", dir_.dir().native(), "connection lost after commit (applied anyway)");
     struct stat st {};
     ::stat(dir_.image().c_str(), &st);
@@ -234,6 +246,7 @@ class Session {
   ReplicaDir dir_;
   Channel& ch_;
   JournalWriter writer_;
+  std::future<Manifest> current_manifest_;  // loading since BEGIN
 };
 
 }  // namespace

@@ -137,9 +137,15 @@ std::optional<Manifest> TargetState::load_manifest(std::uint64_t gen) const {
   }
 }
 
-void TargetState::write_pending(std::uint64_t gen, const Digest& digest, const Manifest& manifest) const {
-  digest.save(digest_path(gen));
+std::future<void> TargetState::write_pending(std::uint64_t gen, Digest digest, const Manifest& manifest) const {
+  // A digest of `gen` left by an earlier, interrupted attempt may describe other bytes: it goes
+  // first, and the manifest's directory fsync makes that durable before C commits. The new one
+  // appears (atomically) only once written, so after a crash there is the right digest or none.
+  std::filesystem::path path = digest_path(gen);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove stale digest", path, errno);
+  auto digest_saved = std::async(std::launch::async, [d = std::move(digest), path] { d.save(path); });
   manifest.save(manifest_path(gen));
+  return digest_saved;
 }
 
 void TargetState::promote(const Manifest& m) {

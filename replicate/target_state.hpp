@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,8 +68,10 @@ class TargetState {
   std::filesystem::path manifest_path(std::uint64_t gen) const;
   std::optional<Digest> load_digest(std::uint64_t gen, std::uint32_t block_size) const;
   std::optional<Manifest> load_manifest(std::uint64_t gen) const;
-  // Durably writes the files of generation `gen` before C is asked to commit it.
-  void write_pending(std::uint64_t gen, const Digest& digest, const Manifest& manifest) const;
+  // Durably writes the manifest of generation `gen` before C is asked to commit it. Its digest,
+  // which only speeds up the next run, is written meanwhile on another thread: the future says
+  // how that went.
+  std::future<void> write_pending(std::uint64_t gen, Digest digest, const Manifest& manifest) const;
   // C committed `m`: it becomes the record; older generation files go.
   void promote(const Manifest& m);
   std::optional<HistoryEntry> find_in_history(const Hash256& mac) const;
