@@ -1,6 +1,7 @@
 // The replica protocol between B (`coffer replicate`, `replica status|verify`) and the helper on
 // C (`coffer replica-serve DIR`): length-prefixed frames over a ByteStream, versioned by the
-// first exchange, pipelined (B streams a whole upload without waiting for replies).
+// first exchange, pipelined (B streams a whole upload without waiting for replies; from version 2
+// the helper's ACKs keep it within a window).
 // Every message and field: docs/formats/replica-protocol.md.
 #pragma once
 
