@@ -366,6 +366,12 @@ std::unique_ptr<SshChannelStream> ssh_exec(const RemoteSpec& target,
   // libssh (like OpenSSH) would otherwise pick, and bulk data is what coffer moves. Set before the
   // config is read, so a Ciphers line there still decides.
   set(SSH_OPTIONS_CIPHERS_C_S, kCipherPreference, "ciphers");
+  // Nagle's algorithm holds a small packet (a request, a window adjust) until the previous one is
+  // acknowledged, and the peer delays that ACK by up to 40 ms when it has nothing to send: every
+  // request/reply exchange of coffer's protocols paid it (a PING took 43 ms on loopback). coffer
+  // writes whole frames, so there is nothing for Nagle to coalesce; sshd sets TCP_NODELAY too.
+  int nodelay = 1;
+  set(SSH_OPTIONS_NODELAY, &nodelay, "TCP_NODELAY");
   set(SSH_OPTIONS_CIPHERS_S_C, kCipherPreference, "ciphers");
   if (opts.config_file) {
     if (::access(opts.config_file->c_str(), R_OK) != 0)
