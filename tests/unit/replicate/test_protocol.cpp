@@ -1,6 +1,7 @@
 // Framing over a real pipe pair: frames in order, large bodies, ERROR frames raised as the error
 // they carry, a closed peer, flow control; and the STATE message round trip.
 #include <atomic>
+#include <csignal>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>
@@ -114,6 +115,33 @@ TEST(Channel, WindowBoundsBytesInFlight) {
   EXPECT_TRUE(std::equal(big.begin(), big.end(), f.payload.begin() + 1));
   sender.join();
   EXPECT_TRUE(done);
+}
+
+// B gone while C still reads what B sent: the ACK that C cannot write must not turn into an
+// error, or the helper would skip the path that keeps the journal records that did arrive.
+TEST(Channel, AckToAGonePeerIsNotAnError) {
+  Pipes p;
+  std::signal(SIGPIPE, SIG_IGN);  // as coffer does (util/signals.cpp)
+  p.b_read.reset();  // nobody reads C's ACKs: writing them fails with EPIPE
+  // B's whole message fits in the pipe, so B finishes (and the test ends) whatever C does.
+  ASSERT_GE(::fcntl(p.b_write.get(), F_SETPIPE_SZ, 1 << 20), 1 << 20);
+  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"),
+      b(UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), std::move(p.b_write), "B");
+  std::vector<std::byte> big(256 << 10, std::byte{5});
+  std::thread sender([&] {
+    Channel ch(b);
+    ch.send(Msg::record, Encoder().u8(1).bytes, big);
+    ch.flush();
+    b.close_write();
+  });
+  Channel ch(a);
+  ch.send_acks(32 << 10);
+  EXPECT_NO_THROW({
+    Frame f = ch.expect(Msg::record);
+    EXPECT_EQ(f.payload.size(), big.size() + 1);
+    EXPECT_FALSE(ch.receive(true)) << "end of stream, not an error";
+  });
+  sender.join();
 }
 
 TEST(State, RoundTrip) {
