@@ -97,7 +97,7 @@ class Run {
 
  private:
   // The MAC key, derived from the volume key on first use: the key derivation the caller started
-  // runs while we connect to C, and a wrong key still fails before anything is written there.
+  // runs while we connect to C and upload, and a wrong key still fails before anything commits.
   const Secret& mac_key() {
     if (mac_key_.empty()) {
       auto t0 = std::chrono::steady_clock::now();
@@ -214,13 +214,14 @@ class Run {
     res_.full_compare = !base.digest;
     if (res_.full_compare)
       log::info("no usable digest of generation {}: strong-hashing every block once", base.generation);
-    // The upload begins with the first changed block, so reading and hashing start while the
-    // volume key is still being unlocked (the KDF runs for a good part of a second).
+    // Reading, hashing and the upload do not wait for the volume key, which is still being
+    // unlocked (the KDF runs for a good part of a second with default LUKS2 parameters): only
+    // the manifest's MAC needs it. A wrong key stops the run before the commit, leaving C a
+    // partial journal that is never applied, and that the next run with the right key resumes.
     bool begun = false;
     auto begin_upload = [&] {
       if (begun) return;
       begun = true;
-      mac_key();  // the last moment to learn of a wrong key: from here on C is written to
       ch.send(Msg::begin, Encoder().raw(encode_journal_header(jh)).u8(resume).bytes);
     };
 
@@ -278,6 +279,7 @@ class Run {
     m.header.replica_id = ts_.record.replica_id;
     m.header.luks_uuid = uuid_;
     m.entries = std::move(out.entries);
+    ch.flush();  // every record reaches C before a wrong key can stop the run: the next resumes
     m.mac = m.compute_mac(mac_key());
     std::future<void> digest_saved = ts_.write_pending(m.header.generation, Digest{D_, size, std::move(out.digest)}, m);
     phase("write the manifest on B");

@@ -103,8 +103,8 @@ void add_replicate(CLI::App& app, Context& ctx) {
       o.vault = vault_facts(where);
       rep::refuse_open_vault(o.vault);
       config::Credentials creds = secrets->load(ctx, where.image.native());
-      // The key derivation (slow by design) runs while replicate() connects to C; replicate()
-      // waits for it before it writes anything there, so a wrong key still leaves C untouched.
+      // The key derivation (slow by design) runs while replicate() connects to C and uploads;
+      // replicate() waits for it only to MAC the manifest, so a wrong key never commits.
       std::future<Secret> unlocking =
           std::async(std::launch::async, [&where, &creds] { return vault::volume_key(where, creds); });
       std::optional<Secret> key;

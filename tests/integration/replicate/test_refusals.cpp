@@ -35,6 +35,15 @@ TEST_F(ReplicaRefusals, WrongKey) {
   EXPECT_EQ(r.exit_code, 12) << r.err;
   EXPECT_EQ(hash_file(C / "image"), before);
   EXPECT_EQ(hash_file(C / "manifest"), manifest);
+  nlohmann::json st = status();
+  EXPECT_EQ(st["b_record"]["generation"], 1) << "nothing was committed";
+  EXPECT_GT(st["partial_bytes"].get<std::uint64_t>(), 0u) << st.dump();
+  // The upload ran while the key was being unlocked; with the right key it is resumed, not resent.
+  nlohmann::json j = replicate();
+  EXPECT_EQ(j["generation"], 2);
+  EXPECT_GE(j["bytes_resumed"].get<std::uint64_t>(), 65536u);
+  EXPECT_EQ(hash_file(C / "image"), hash_file(vault.image));
+  EXPECT_EQ(verify().exit_code, 0);
 }
 
 TEST_F(ReplicaRefusals, ReplicaThatDisappeared) {
