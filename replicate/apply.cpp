@@ -118,7 +118,8 @@ void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& block
 }  // namespace
 
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest_path, ApplyHints hints) {
+                            const std::filesystem::path& manifest_path, ApplyHints hints,
+                            UniqueFd* removed_journal) {
   UniqueFd jfd = open_fd(journal, O_RDONLY | O_NOFOLLOW);
   std::optional<ScannedJournal> scanned;
   if (!hints.written) scanned = scan_journal(jfd.get(), journal);
@@ -198,6 +199,7 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
   new_manifest.commit();
   if (::unlink(journal.c_str()) != 0) throw_errno("remove applied journal", journal, errno);
   fsync_dir(journal.parent_path());
+  if (removed_journal) *removed_journal = std::move(jfd);
   return h.new_generation;
 }
 

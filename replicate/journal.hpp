@@ -94,7 +94,13 @@ struct ApplyHints {
 // Applies the committed journal at `journal` to `image`, writes the new `manifest`, removes the
 // journal. Returns the generation now on C. Without hints the journal is scanned and checked
 // first, and the manifest read from disk.
+//
+// With `removed_journal`, the removed journal's descriptor is handed back open instead of being
+// closed: its blocks are freed only when the last descriptor closes, which on a file system that
+// discards synchronously (ext4 without a journal, mounted with `discard`) took ~25 ms per 57 MB,
+// and the helper would rather reply to B first.
 std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
-                            const std::filesystem::path& manifest, ApplyHints hints = {});
+                            const std::filesystem::path& manifest, ApplyHints hints = {},
+                            UniqueFd* removed_journal = nullptr);
 
 }  // namespace coffer::replicate

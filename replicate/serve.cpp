@@ -162,7 +162,7 @@ class Session {
         log::debug("{}; apply reads the manifest again", e.what());
       }
     }
-    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), std::move(hints));
+    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), std::move(hints), &applied_journal_);
     if (b_gone) fail(ErrorKind::failed, "report to B from", dir_.dir().native(), "connection lost after commit (applied anyway)");
     struct stat st {};
     ::stat(dir_.image().c_str(), &st);
@@ -243,6 +243,9 @@ class Session {
     ch_.send(Msg::verify_end, Encoder().u64(g.image_size).u64(g.manifest_blocks()).bytes);
   }
 
+  // Declared first so that it closes last, after dir_ has released DIR's lock and B has gone:
+  // closing it frees the applied journal's blocks, which can take tens of milliseconds.
+  UniqueFd applied_journal_;
   ReplicaDir dir_;
   Channel& ch_;
   JournalWriter writer_;

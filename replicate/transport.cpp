@@ -60,13 +60,7 @@ class SshLink final : public HelperLink {
  public:
   explicit SshLink(std::unique_ptr<SshChannelStream> s) : s_(std::move(s)) {}
   ByteStream& stream() override { return *s_; }
-  void finish() override {
-    s_->close_write();
-    int code = s_->exit_status();
-    if (code != 0)
-      log::debug("replica helper on {} exited with status {}: {}", s_->peer(), code,
-                 s_->last_stderr_line());
-  }
+  void finish() override { s_->close_write(); }
   std::string diagnose() override {
     int code = s_->exit_status();
     std::string line = s_->last_stderr_line();

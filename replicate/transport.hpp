@@ -23,7 +23,9 @@ class HelperLink {
  public:
   virtual ~HelperLink() = default;
   virtual ByteStream& stream() = 0;
-  // Ends the session: closes our side and waits for the helper to exit.
+  // Ends the session after BYE: closes our side. A local helper is waited for (it is our
+  // child); a remote one is not, since everything it had to say has arrived and what it does
+  // after BYE (release DIR's lock, free the applied journal's blocks) is not B's to wait for.
   virtual void finish() = 0;
   // After the stream ended unexpectedly: how the helper ended ("exited with status 127:
   // sh: 1: coffer: not found"), or empty if nothing is known.
