@@ -3,11 +3,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <fcntl.h>
 #include <optional>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <unordered_map>
 #include <vector>
 
@@ -18,42 +16,17 @@
 #include "coffer/util/log.hpp"
 #include "coffer/util/signals.hpp"
 #include "entry.hpp"
+#include "file_fetcher.hpp"
 #include "link_worker.hpp"
-#include "rsync_job.hpp"
 #include "tree_writer.hpp"
 
 namespace coffer::transfer {
 namespace {
 
 using snapshot::ContentHash;
-constexpr std::size_t kWindow = 48 * 1024;
 constexpr std::uint64_t kDeltaMin = 512;
-constexpr std::size_t kSigChunk = 256 * 1024;
 
 enum class State : std::uint8_t { pending, linking, done, dropped };
-
-struct Request {
-  std::uint32_t id;
-  char kind;  // 'D' data, 'd' delta
-  std::string sig;
-  bool sig_ready = false;
-};
-
-struct InFlight {
-  std::uint32_t id;
-  char kind;
-  std::size_t cost;
-};
-
-struct Incoming {
-  std::uint32_t id = 0;
-  char kind = 'D';
-  UniqueFd out;
-  UniqueFd basis;
-  std::optional<RsyncJob> patch;
-  snapshot::ContentHasher hasher;
-  std::uint64_t pos = 0;
-};
 
 // Phase timings for -v: where a run spends its time.
 class PhaseClock {
@@ -82,10 +55,11 @@ class Receiver {
     PreviousSnapshot prev = opts_.prefetched ? opts_.prefetched->get() : load_previous(opts_.repo, opts_.host);
     prev_cat_ = std::move(prev.catalog);
     tw_.emplace(ip_->tree(), ip_->staging(), prev.tree, ip_->resume_base());
+    fetch_.emplace(ch_, *tw_, entries_);
     clock_.mark("open snapshot and previous catalog");
     for (;;) {
       bool list_done = handle_list_frame(f);
-      pump();
+      fetch_->pump();
       if (list_done) break;
       check_interrupted("receiving the file list");
       f = ch_.receive();
@@ -209,13 +183,6 @@ class Receiver {
     state_[id] = State::done;
   }
 
-  static int open_in(int dirfd, const FileEntry& e) {
-    if (dirfd < 0) return -ENOENT;
-    std::string name(e.name());
-    int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-  }
-
   void done(std::uint32_t id, const std::optional<ContentHash>& h) {
     hashes_[id] = h;
     state_[id] = State::done;
@@ -270,7 +237,7 @@ class Receiver {
       return;
     }
     bool delta = prev_regular && !e.sparse && e.size >= kDeltaMin && p->size >= kDeltaMin;
-    queue_.push_back(Request{id, delta ? 'd' : 'D', {}, false});
+    fetch_->request(id, delta);
   }
 
   // Waits for the link thread; what it could not link is copied (EMLINK) or fetched.
@@ -329,136 +296,30 @@ class Receiver {
     return true;
   }
 
-  // Computes the signature of the previous version just before the request goes out.
-  void prepare_signature(Request& r) {
-    r.sig_ready = true;
-    const FileEntry& e = entries_[r.id];
-    int fd = open_in(tw_->dir(e.parent()).prev.get(), e);
-    if (fd < 0) {
-      r.kind = 'D';
-      return;
-    }
-    UniqueFd basis(fd);
-    r.sig = file_signature(basis.get(), tw_->shown(e.path));
-  }
-
-  void pump() {
-    while (!queue_.empty()) {
-      Request& r = queue_.front();
-      if (r.kind == 'd' && !r.sig_ready) prepare_signature(r);
-      std::size_t cost = 16 + r.sig.size();
-      if (inflight_bytes_ > 0 && inflight_bytes_ + cost > kWindow) return;
-      Encoder e;
-      e.uvar(r.id);
-      if (r.kind == 'D') {
-        ch_.send(Msg::request_data, e.data());
-      } else {
-        ch_.send(Msg::request_delta, e.data());
-        for (std::size_t off = 0; off < r.sig.size(); off += kSigChunk)
-          ch_.send(Msg::signature, std::string_view(r.sig).substr(off, kSigChunk));
-        ch_.send(Msg::signature_end, {});
-      }
-      inflight_.push_back({r.id, r.kind, cost});
-      inflight_bytes_ += cost;
-      queue_.pop_front();
-    }
-  }
-
-  void begin_file(const Frame& f) {
-    Decoder d(f.payload, ch_.peer());
-    auto id = d.uvar();
-    char kind = static_cast<char>(d.u8());
-    d.expect_end();
-    if (cur_ || inflight_.empty() || inflight_.front().id != id || inflight_.front().kind != kind)
-      d.malformed("answer does not match the oldest request");
-    cur_.emplace();
-    cur_->id = static_cast<std::uint32_t>(id);
-    cur_->kind = kind;
-    cur_->out = tw_->create_staging(cur_->id);
-    if (kind == 'd') {
-      const FileEntry& e = entries_[id];
-      int fd = open_in(tw_->dir(e.parent()).prev.get(), e);
-      if (fd < 0) throw_errno("open previous version of", tw_->shown(e.path), -fd);
-      cur_->basis.reset(fd);
-      cur_->patch.emplace(RsyncJob::patch(cur_->basis.get(), tw_->shown(e.path)));
-    }
-  }
-
-  void write_out(std::span<const std::byte> data) {
-    pwrite_all(cur_->out.get(), data, static_cast<off_t>(cur_->pos), tw_->shown(entries_[cur_->id].path));
-    cur_->hasher.update(data);
-    cur_->pos += data.size();
-  }
-
-  void file_data(const Frame& f) {
-    Decoder d(f.payload, ch_.peer());
-    if (!cur_ || cur_->kind != 'D') d.malformed("data outside a file");
-    std::uint64_t off = d.uvar();
-    if (off < cur_->pos) d.malformed("data offsets go backwards");
-    cur_->hasher.update_zeros(off - cur_->pos);  // a hole
-    cur_->pos = off;
-    auto bytes = d.rest();
-    write_out(std::as_bytes(std::span(bytes.data(), bytes.size())));
-  }
-
-  void file_delta(const Frame& f) {
-    if (!cur_ || cur_->kind != 'd') Decoder(f.payload, ch_.peer()).malformed("delta outside a file");
-    cur_->patch->feed(std::as_bytes(std::span(f.payload.data(), f.payload.size())),
-                      [&](std::span<const std::byte> out) { write_out(out); });
-  }
-
-  void end_file(const Frame& f) {
-    Decoder d(f.payload, ch_.peer());
-    auto id = d.uvar();
-    auto status = d.u8();
-    auto size = d.uvar();
-    d.expect_end();
-    if (!cur_ || cur_->id != id) d.malformed("file end without its beginning");
-    std::uint32_t fid = cur_->id;
-    FileEntry& e = entries_[fid];
-    InFlight done_req = inflight_.front();
-    inflight_.pop_front();
-    inflight_bytes_ -= done_req.cost;
-    if (status == 2 || status == 3) {  // vanished or unreadable on A (already warned by A)
-      cur_.reset();
-      tw_->unlink_staging(fid);
-      state_[fid] = State::dropped;
-      if (auto it = followers_.find(fid); it != followers_.end()) {
+  // The answer to a request is complete: the file is in the tree, or A could not send it.
+  void file_received(const FileFetcher::Received& r) {
+    if (!r.hash) {
+      state_[r.id] = State::dropped;
+      if (auto it = followers_.find(r.id); it != followers_.end()) {
         for (auto fl : it->second) drop_follower(fl);
         followers_.erase(it);
       }
       return;
     }
-    if (status > 3) d.malformed("unknown file status");
-    if (cur_->kind == 'd') {
-      cur_->patch->finish([&](std::span<const std::byte> out) { write_out(out); });
-      if (cur_->pos != size) d.malformed("delta result has the wrong size");
-      ++stats_.delta_files;
-    } else {
-      if (size < cur_->pos) d.malformed("file size smaller than its data");
-      cur_->hasher.update_zeros(size - cur_->pos);
-      if (::ftruncate(cur_->out.get(), static_cast<off_t>(size)) != 0)
-        throw_errno("set size of", tw_->shown(e.path), errno);
-      ++stats_.data_files;
-    }
-    // Status 1 (changed while read): keep what was read, with the listed mtime, so that the next
-    // run sees a difference and sends it again.
-    e.size = size;
-    tw_->commit_staging(fid, cur_->out.get(), e);
-    ContentHash h = cur_->hasher.finish();
-    cur_.reset();
-    done(fid, h);
+    if (r.delta) ++stats_.delta_files;
+    else ++stats_.data_files;
+    done(r.id, r.hash);
   }
 
   ReceiverStats finish_transfer() {
-    pump();
-    while (!inflight_.empty() || !queue_.empty()) {
+    fetch_->pump();
+    while (!fetch_->idle()) {
       Frame f = ch_.receive();
       switch (f.type) {
-        case Msg::file_begin: begin_file(f); break;
-        case Msg::data: file_data(f); break;
-        case Msg::delta: file_delta(f); break;
-        case Msg::file_end: end_file(f); pump(); break;
+        case Msg::file_begin: fetch_->begin_file(f); break;
+        case Msg::data: fetch_->file_data(f); break;
+        case Msg::delta: fetch_->file_delta(f); break;
+        case Msg::file_end: file_received(fetch_->end_file(f)); fetch_->pump(); break;
         case Msg::warning: record_warning(f); break;
         default: ch_.unexpected(f, "file transfer");
       }
@@ -529,10 +390,7 @@ class Receiver {
   std::vector<bool> has_followers_;
   std::unordered_map<std::string, std::uint32_t> dirs_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> followers_;
-  std::deque<Request> queue_;
-  std::deque<InFlight> inflight_;
-  std::size_t inflight_bytes_ = 0;
-  std::optional<Incoming> cur_;
+  std::optional<FileFetcher> fetch_;
   ListDecoder dec_;
   ReceiverStats stats_;
   PhaseClock clock_;

@@ -116,6 +116,13 @@ void TreeWriter::commit_staging(std::uint32_t id, int fd, const FileEntry& e) {
     throw_errno("move into place", shown(e.path), errno);
 }
 
+int open_in(int dirfd, const FileEntry& e) {
+  if (dirfd < 0) return -ENOENT;
+  std::string name(e.name());
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
 std::uint64_t copy_sparse(int in, int out, std::uint64_t size, const fs::path& shown) {
   std::uint64_t copied = 0;
   off_t pos = 0;
