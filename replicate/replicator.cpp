@@ -369,14 +369,14 @@ ReplicateResult replicate(const ReplicateOptions& o) {
     try {
       ts.load();
       ts.record.last_run = RunRecord{std::time(nullptr), false, e.what(), res.bytes_sent, res.bytes_changed, seconds()};
-      ts.save();
+      ts.save_last_run();
     } catch (...) {
     }
     throw;
   }
   res.seconds = seconds();
   ts.record.last_run = RunRecord{std::time(nullptr), true, "", res.bytes_sent, res.bytes_changed, res.seconds};
-  ts.save();
+  ts.save_last_run();
   return res;
 }
 

@@ -45,6 +45,20 @@ RunRecord run_from(const nlohmann::json& j) {
   return r;
 }
 
+constexpr const char* kLastRunFile = "last-run.json";
+constexpr const char* kLastVerifyFile = "last-verify.json";
+
+// A report that a crash left empty or torn is no report, not an error.
+std::optional<RunRecord> load_report(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    log::debug("ignoring unreadable report {}", path.native());
+    return std::nullopt;
+  }
+  return run_from(j);
+}
+
 }  // namespace
 
 std::filesystem::path target_state_dir(const std::filesystem::path& image, const std::string& target) {
@@ -87,8 +101,11 @@ bool TargetState::load() {
   record.uuid = j.value("uuid", std::string());
   if (auto mac = j.value("manifest_mac", std::string()); !mac.empty())
     from_hex(mac, record.manifest_mac.bytes, path.native());
+  // Before the reports had files of their own they were kept here.
   if (j.contains("last_run")) record.last_run = run_from(j["last_run"]);
   if (j.contains("last_verify")) record.last_verify = run_from(j["last_verify"]);
+  if (auto r = load_report(dir_ / kLastRunFile)) record.last_run = r;
+  if (auto r = load_report(dir_ / kLastVerifyFile)) record.last_verify = r;
   return true;
 }
 
@@ -103,9 +120,19 @@ void TargetState::save() const {
                       {"block_size", record.detect_block_size},
                       {"uuid", record.uuid},
                       {"manifest_mac", record.generation ? hex(record.manifest_mac.bytes.data(), 32) : ""}};
-  if (record.last_run) j["last_run"] = run_json(*record.last_run);
-  if (record.last_verify) j["last_verify"] = run_json(*record.last_verify);
   write_file_atomic(dir_ / "state.json", j.dump(2) + "\n", 0600);
+}
+
+void TargetState::save_last_run() const {
+  if (record.last_run)
+    write_file_atomic(dir_ / kLastRunFile, run_json(*record.last_run).dump(2) + "\n", 0600,
+                      Durability::replace_only);
+}
+
+void TargetState::save_last_verify() const {
+  if (record.last_verify)
+    write_file_atomic(dir_ / kLastVerifyFile, run_json(*record.last_verify).dump(2) + "\n", 0600,
+                      Durability::replace_only);
 }
 
 std::filesystem::path TargetState::digest_path(std::uint64_t gen) const {

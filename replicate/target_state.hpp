@@ -58,9 +58,16 @@ class TargetState {
   const std::filesystem::path& dir() const { return dir_; }
   // Creates the directory (0700) and takes the lock (kind locked if another run has it).
   void lock();
-  // Reads state.json if there is one; returns whether there was.
+  // Reads state.json if there is one (and the reports beside it); returns whether there was.
   bool load();
+  // Durably writes the record of what C holds (state.json), never the reports.
   void save() const;
+  // The reports of the last replication and the last verify, for `replica status`: each in its
+  // own file (last-run.json, last-verify.json), replaced atomically but not fsynced. Nothing
+  // depends on them, and the fsyncs cost a run more than the rest of its bookkeeping (20-27 ms
+  // at the end of every W3 run on the benchmark machine, docs/replication.md).
+  void save_last_run() const;
+  void save_last_verify() const;
 
   TargetRecord record;
 

@@ -229,7 +229,7 @@ VerifyReport verify(const VaultFacts& vault, const TargetSpec& target, const Sec
   if (ts.load() && ts.record.generation > 0) {
     std::string msg = r.ok() ? "" : fmt::format("{} problems, {} bad blocks", r.problems.size(), r.bad_blocks.size());
     ts.record.last_verify = RunRecord{std::time(nullptr), r.ok(), msg, 0, 0, 0};
-    ts.save();
+    ts.save_last_verify();
   }
   return r;
 }

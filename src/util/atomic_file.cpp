@@ -33,19 +33,20 @@ void AtomicFile::write(std::span<const std::byte> data) { write_all(fd_.get(), d
 
 void AtomicFile::write(std::string_view text) { write_all(fd_.get(), text, temp_); }
 
-void AtomicFile::commit() {
-  fsync_fd(fd_.get(), temp_);
+void AtomicFile::commit(Durability durability) {
+  const bool durable = durability == Durability::durable;
+  if (durable) fsync_fd(fd_.get(), temp_);
   if (::close(fd_.release()) != 0) throw_errno("close", temp_, errno);
   if (::rename(temp_.c_str(), target_.c_str()) != 0) throw_errno("rename into place", target_, errno);
   committed_ = true;
-  fsync_dir(target_.parent_path());
+  if (durable) fsync_dir(target_.parent_path());
 }
 
 void write_file_atomic(const std::filesystem::path& target, std::string_view contents,
-                       mode_t mode) {
+                       mode_t mode, Durability durability) {
   AtomicFile file(target, mode);
   file.write(contents);
-  file.commit();
+  file.commit(durability);
 }
 
 }  // namespace coffer

@@ -11,6 +11,13 @@
 
 namespace coffer {
 
+// `durable`: fsync the file before the rename and the directory after it. `replace_only`: the
+// rename alone, so readers see the old or the new contents, never a mix, but a crash may lose
+// the update (or, where the file system does not order data before renames, leave the file
+// empty): for reports that nothing depends on, where two fsyncs would cost more than the
+// report is worth.
+enum class Durability { durable, replace_only };
+
 class AtomicFile {
  public:
   AtomicFile(std::filesystem::path target, mode_t mode);
@@ -20,8 +27,8 @@ class AtomicFile {
   int fd() const noexcept { return fd_.get(); }
   void write(std::span<const std::byte> data);
   void write(std::string_view text);
-  // fsync, rename over the target, fsync the directory.
-  void commit();
+  // fsync, rename over the target, fsync the directory (the fsyncs only when durable).
+  void commit(Durability durability = Durability::durable);
 
  private:
   std::filesystem::path target_;
@@ -32,6 +39,6 @@ class AtomicFile {
 
 // One-shot form of AtomicFile.
 void write_file_atomic(const std::filesystem::path& target, std::string_view contents,
-                       mode_t mode = 0644);
+                       mode_t mode = 0644, Durability durability = Durability::durable);
 
 }  // namespace coffer

@@ -1,8 +1,13 @@
-// Which target a DEST names, block size rules, and the refusal to replicate an open vault.
+// Which target a DEST names, block size rules, the refusal to replicate an open vault, and
+// where B keeps its record of a target and its reports.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include "coffer/replicate/replicate.hpp"
+#include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"
+#include "coffer/util/fd.hpp"
+#include "target_state.hpp"
 #include "transport.hpp"
 
 namespace coffer::replicate {
@@ -24,6 +29,39 @@ TEST(Targets, RefusesAnOpenVault) {
   v.mounted_at.reset();
   v.mapped = true;
   EXPECT_THROW(refuse_open_vault(v), Error) << "mapped but not mounted (a killed run)";
+}
+
+// The record of what C holds is durable state; the reports live beside it and a torn one is
+// ignored. A state.json from before the reports moved out still provides them.
+TEST(Targets, ReportsLiveBesideTheRecord) {
+  char tmpl[] = "/tmp/coffer-unit-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path root(tmpl), image = root / "vault.img";
+  TargetState ts(image, "far");
+  ts.lock();
+  write_file_atomic(ts.dir() / "state.json",
+                    R"({"format": 1, "generation": 7, "last_run": {"ok": true, "bytes_sent": 42}})");
+  ASSERT_TRUE(ts.load());
+  EXPECT_EQ(ts.record.generation, 7u);
+  ASSERT_TRUE(ts.record.last_run);
+  EXPECT_EQ(ts.record.last_run->bytes_sent, 42u) << "read from an older state.json";
+
+  ts.record.last_run = RunRecord{1, false, "link lost", 5, 6, 0.5};
+  ts.save();
+  ts.save_last_run();
+  EXPECT_EQ(read_file(ts.dir() / "state.json").find("last_run"), std::string::npos);
+  TargetState again(image, "far");
+  ASSERT_TRUE(again.load());
+  ASSERT_TRUE(again.record.last_run);
+  EXPECT_EQ(again.record.last_run->message, "link lost");
+  EXPECT_FALSE(again.record.last_verify);
+
+  write_file_atomic(ts.dir() / "last-run.json", "");  // what a crash may leave
+  TargetState torn(image, "far");
+  ASSERT_TRUE(torn.load());
+  EXPECT_FALSE(torn.record.last_run);
+  EXPECT_EQ(torn.record.generation, 7u);
+  std::filesystem::remove_all(root);
 }
 
 TEST(Targets, BlockSizes) {
