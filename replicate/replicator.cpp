@@ -216,8 +216,9 @@ class Run {
       log::info("no usable digest of generation {}: strong-hashing every block once", base.generation);
     // Reading, hashing and the upload do not wait for the volume key, which is still being
     // unlocked (the KDF runs for a good part of a second with default LUKS2 parameters): only
-    // the manifest's MAC needs it. A wrong key stops the run before the commit, leaving C a
-    // partial journal that is never applied, and that the next run with the right key resumes.
+    // the manifest's MAC needs it. A wrong key stops the run as soon as the derivation ends, and
+    // always before the commit: C keeps a partial journal that is never applied, and that the
+    // next run with the right key resumes.
     bool begun = false;
     auto begin_upload = [&] {
       if (begun) return;
@@ -237,6 +238,7 @@ class Run {
     };
     auto emit = [&](RecordType type, std::uint64_t off, std::uint32_t len, std::span<const std::byte> data) {
       begin_upload();
+      if (mac_key_.empty() && o_.unlock_ready && o_.unlock_ready()) mac_key();  // a wrong key stops here
       Hash128 sum = record_checksum(type, off, len, data);
       if (matching && next_prior < prior.size()) {
         const RecordInfo& p = prior[next_prior];

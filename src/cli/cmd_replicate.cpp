@@ -1,5 +1,6 @@
 // coffer replicate IMAGE DEST | replica-serve DIR | replica status IMAGE DEST | replica verify IMAGE DEST
 #include <fmt/format.h>
+#include <chrono>
 #include <future>
 #include <optional>
 #include <fcntl.h>
@@ -111,6 +112,9 @@ void add_replicate(CLI::App& app, Context& ctx) {
       o.unlock = [&]() -> const Secret& {
         if (!key) key = unlocking.get();
         return *key;
+      };
+      o.unlock_ready = [&] {
+        return key || unlocking.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
       };
       try {
         run_reported_replication(ctx, where, o);

@@ -59,10 +59,13 @@ struct ReplicateOptions {
   VaultFacts vault;
   TargetSpec target;
   const Secret* volume_key = nullptr;  // the LUKS volume key (coffer::vault::volume_key)
-  // Or, instead: a function that returns it, called once before anything is written to C. It
-  // may wait for a key derivation started earlier, which then overlaps with connecting to C;
-  // its errors (a wrong key) still end the run before C is touched.
+  // Or, instead: a function that returns it, called once, at the latest before C commits. It
+  // may wait for a key derivation started earlier, which then overlaps with connecting to C and
+  // uploading; its errors (a wrong key) end the run before anything is committed.
   std::function<const Secret&()> unlock;
+  // Whether unlock() would return at once. The upload asks as it goes, so that a wrong key
+  // stops it when the derivation ends rather than after everything was sent.
+  std::function<bool()> unlock_ready;
   std::uint64_t limit_rate = 0;  // bytes per second uploaded; 0: unlimited
   unsigned threads = 0;          // hashing threads; 0: every core
   bool reseed = false;           // C lost its replica: accept that and upload a new one
