@@ -66,10 +66,12 @@ void Channel::got(std::size_t n) {
   e.raw(h.data(), h.size()).u64(received_);
   try {
     stream_.write_all(e.bytes);
-  } catch (const Error&) {
-    // B is gone (EPIPE). Stop acknowledging and let the reads run into the end of the stream:
-    // that is where the helper syncs the journal records that did arrive, so the next run
-    // resumes after them instead of starting over.
+  } catch (const Error& err) {
+    // B is gone. Stop acknowledging and let the reads run into the end of the stream: that is
+    // where the helper syncs the journal records that did arrive, so the next run resumes
+    // after them instead of starting over. Any other failure is an error: B would wait for
+    // ACKs that never come.
+    if (err.code() != std::errc::broken_pipe && err.code() != std::errc::connection_reset) throw;
     ack_every_ = 0;
   }
 }

@@ -59,7 +59,9 @@ void ReplicaDir::init() {
 }
 
 void ReplicaDir::lock() {
-  if (!lock_) lock_ = std::make_unique<FileLock>(dir_ / "lock");
+  // A helper whose B has just said BYE may still be on its way out (B no longer waits for it):
+  // give it a moment rather than refuse the next session, e.g. the verify after a replicate.
+  if (!lock_) lock_ = std::make_unique<FileLock>(dir_ / "lock", std::chrono::milliseconds(3000));
 }
 
 std::optional<std::uint64_t> ReplicaDir::recover() {

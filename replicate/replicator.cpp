@@ -83,7 +83,12 @@ class Run {
                 o_.target.dest, *st.recovered_generation);
     Base base = reconcile(s, st, prefetch);
     phase("check C's state");
-    upload(s, st, base, before);
+    try {
+      upload(s, st, base, before);
+    } catch (const Error&) {
+      res_.bytes_sent = s.channel().bytes_sent();  // for the report of the failed run
+      throw;
+    }
     s.bye();
     phase("close");
   }
@@ -238,7 +243,10 @@ class Run {
     };
     auto emit = [&](RecordType type, std::uint64_t off, std::uint32_t len, std::span<const std::byte> data) {
       begin_upload();
-      if (mac_key_.empty() && o_.unlock_ready && o_.unlock_ready()) mac_key();  // a wrong key stops here
+      if (mac_key_.empty() && o_.unlock_ready && o_.unlock_ready()) {
+        ch.flush();  // what was sent stays in C's partial journal even if the key is wrong
+        mac_key();
+      }
       Hash128 sum = record_checksum(type, off, len, data);
       if (matching && next_prior < prior.size()) {
         const RecordInfo& p = prior[next_prior];

@@ -45,7 +45,13 @@ class Session {
     ch_.send(Msg::hello_reply, Encoder().u16(version).raw(encode_state(dir_.state(recovered))).bytes);
 
     for (;;) {
-      auto f = ch_.receive(true);
+      std::optional<Frame> f;
+      try {
+        f = ch_.receive(true);
+      } catch (const Error&) {
+        writer_.sync();  // B went away in the middle of a frame: as below, then say why
+        throw;
+      }
       if (!f) {
         // B went away mid-session: keep what arrived, durably, for the next run to resume.
         writer_.sync();

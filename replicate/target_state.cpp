@@ -59,6 +59,16 @@ std::optional<RunRecord> load_report(const std::filesystem::path& path) {
   return run_from(j);
 }
 
+// A report that cannot be written is a warning: the run it reports on has its own result.
+void save_report(const std::filesystem::path& path, const std::optional<RunRecord>& r) {
+  if (!r) return;
+  try {
+    write_file_atomic(path, run_json(*r).dump(2) + "\n", 0600, Durability::replace_only);
+  } catch (const Error& e) {
+    log::warn("{} (the report for `replica status` is not updated)", e.what());
+  }
+}
+
 }  // namespace
 
 std::filesystem::path target_state_dir(const std::filesystem::path& image, const std::string& target) {
@@ -110,6 +120,11 @@ bool TargetState::load() {
 }
 
 void TargetState::save() const {
+  // A state.json from before the reports had their own files: move them out before this
+  // rewrite drops them.
+  std::error_code ec;
+  if (record.last_run && !std::filesystem::exists(dir_ / kLastRunFile, ec)) save_last_run();
+  if (record.last_verify && !std::filesystem::exists(dir_ / kLastVerifyFile, ec)) save_last_verify();
   nlohmann::json j = {{"format", 1},
                       {"name", record.name},
                       {"dest", record.dest},
@@ -123,17 +138,9 @@ void TargetState::save() const {
   write_file_atomic(dir_ / "state.json", j.dump(2) + "\n", 0600);
 }
 
-void TargetState::save_last_run() const {
-  if (record.last_run)
-    write_file_atomic(dir_ / kLastRunFile, run_json(*record.last_run).dump(2) + "\n", 0600,
-                      Durability::replace_only);
-}
+void TargetState::save_last_run() const { save_report(dir_ / kLastRunFile, record.last_run); }
 
-void TargetState::save_last_verify() const {
-  if (record.last_verify)
-    write_file_atomic(dir_ / kLastVerifyFile, run_json(*record.last_verify).dump(2) + "\n", 0600,
-                      Durability::replace_only);
-}
+void TargetState::save_last_verify() const { save_report(dir_ / kLastVerifyFile, record.last_verify); }
 
 std::filesystem::path TargetState::digest_path(std::uint64_t gen) const {
   return dir_ / fmt::format("digest.{}", gen);
