@@ -59,19 +59,26 @@ TEST(VaultCrash, KillNineWhileMountingThenOpenRecovers) {
   v.close();
 
   int stale_seen = 0;
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
     int rc = signal_open_while_mounting(v, SIGKILL);
     EXPECT_EQ(rc, 128 + SIGKILL);
     nlohmann::json s = v.status();
+    if (s["open"] == true) {
+      // The open finished (its state written, the last step) before the kill arrived, which a
+      // loaded machine allows: then it must be a whole, working open, not a half one.
+      EXPECT_EQ(s["stale"], false);
+      EXPECT_EQ(tree_digest(v.mount()), before);
+      v.close();
+      continue;
+    }
     if (s["stale"] == true) ++stale_seen;
-    EXPECT_EQ(s["open"], false) << "a killed open must never look like a completed one";
     RunResult r = v.coffer({"vault", "open", v.image(), "--key-file", v.key(), "--mount", v.mount()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(tree_digest(v.mount()), before);
     v.close();
     EXPECT_EQ(v.status()["mapped"], false);
   }
-  EXPECT_GT(stale_seen, 0) << "the kill never landed between mapping and completed open";
+  EXPECT_GT(stale_seen, 0) << "the kill never landed between mapping and completed open (5 tries)";
 }
 
 TEST(VaultCrash, LeftoverMappingWithoutMountIsCleanedByOpenAndByClose) {
