@@ -1,13 +1,13 @@
 // Which target a DEST names, block size rules, the refusal to replicate an open vault, and
 // where B keeps its record of a target and its reports.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
 #include "target_state.hpp"
+#include "temp_dir.hpp"
 #include "transport.hpp"
 
 namespace coffer::replicate {
@@ -34,9 +34,8 @@ TEST(Targets, RefusesAnOpenVault) {
 // The record of what C holds is durable state; the reports live beside it and a torn one is
 // ignored. A state.json from before the reports moved out still provides them.
 TEST(Targets, ReportsLiveBesideTheRecord) {
-  char tmpl[] = "/tmp/coffer-unit-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::filesystem::path root(tmpl), image = root / "vault.img";
+  test::TempDir root;
+  const std::filesystem::path image = root / "vault.img";
   TargetState ts(image, "far");
   ts.lock();
   write_file_atomic(ts.dir() / "state.json",
@@ -63,7 +62,6 @@ TEST(Targets, ReportsLiveBesideTheRecord) {
   ASSERT_TRUE(torn.load());
   EXPECT_FALSE(torn.record.last_run);
   EXPECT_EQ(torn.record.generation, 7u);
-  std::filesystem::remove_all(root);
 }
 
 TEST(Targets, BlockSizes) {
