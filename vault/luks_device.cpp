@@ -13,7 +13,23 @@ constexpr const char* kCipher = "aes";
 constexpr const char* kCipherMode = "xts-plain64";
 constexpr std::size_t kVolumeKeyBytes = 64;  // AES-256 in XTS mode
 
+bool explicit_costs(const KdfParams& kdf) {
+  return kdf.iterations && kdf.memory_kib && kdf.parallel;
+}
+
 crypt_pbkdf_type to_pbkdf(const KdfParams& kdf) {
+  if (!explicit_costs(kdf)) {
+    // No costs given: libcryptsetup's LUKS2 defaults (argon2id, 1 GiB, 4 threads), which it
+    // benchmarks on this machine for time_ms and caps, as cryptsetup does, by the physical
+    // (without swap: the free) memory and the online CPUs. Zeros would be refused
+    // ("parallel threads cannot be zero").
+    crypt_pbkdf_type p = *crypt_get_pbkdf_default(CRYPT_LUKS2);
+    p.type = CRYPT_KDF_ARGON2ID;
+    if (kdf.time_ms) p.time_ms = kdf.time_ms;
+    p.iterations = 0;
+    p.flags = 0;
+    return p;
+  }
   crypt_pbkdf_type p{};
   p.type = CRYPT_KDF_ARGON2ID;
   p.hash = "sha256";
@@ -21,8 +37,8 @@ crypt_pbkdf_type to_pbkdf(const KdfParams& kdf) {
   p.iterations = kdf.iterations;
   p.max_memory_kb = kdf.memory_kib;
   p.parallel_threads = kdf.parallel;
-  // Explicit parameters are used as given; without them libcryptsetup benchmarks this machine.
-  if (kdf.iterations && kdf.memory_kib && kdf.parallel) p.flags = CRYPT_PBKDF_NO_BENCHMARK;
+  // Explicit parameters are used as given: no benchmark, never lowered.
+  p.flags = CRYPT_PBKDF_NO_BENCHMARK;
   return p;
 }
 
@@ -45,7 +61,8 @@ std::optional<LuksDevice> LuksDevice::for_active_mapping(const std::string& name
 }
 
 LuksDevice::LuksDevice(LuksDevice&& other) noexcept
-    : cd_(other.cd_), image_(std::move(other.image_)), last_error_(std::move(other.last_error_)) {
+    : cd_(other.cd_), image_(std::move(other.image_)), last_error_(std::move(other.last_error_)),
+      formatted_(other.formatted_) {
   other.cd_ = nullptr;
   if (cd_) crypt_set_log_callback(cd_, &LuksDevice::log_callback, this);
 }
@@ -84,12 +101,18 @@ void LuksDevice::format(const KdfParams& kdf, const std::string& label) {
   int rc = crypt_format(cd_, CRYPT_LUKS2, kCipher, kCipherMode, nullptr, nullptr,
                         kVolumeKeyBytes, &params);
   if (rc < 0) raise("format LUKS2 on", rc);
+  formatted_ = true;
 }
 
 int LuksDevice::add_keyslot(const Secret& secret, const KdfParams& kdf) {
-  crypt_pbkdf_type pbkdf = to_pbkdf(kdf);
-  int rc = crypt_set_pbkdf_type(cd_, &pbkdf);
-  if (rc < 0) raise("set key derivation parameters for", rc);
+  int rc = 0;
+  // After format() the context holds the same parameters, and once the first slot has
+  // benchmarked them libcryptsetup reuses the result; setting them again would benchmark again.
+  if (!formatted_ || explicit_costs(kdf)) {
+    crypt_pbkdf_type pbkdf = to_pbkdf(kdf);
+    rc = crypt_set_pbkdf_type(cd_, &pbkdf);
+    if (rc < 0) raise("set key derivation parameters for", rc);
+  }
   rc = crypt_keyslot_add_by_volume_key(cd_, CRYPT_ANY_SLOT, nullptr, 0, secret.chars(),
                                        secret.size());
   if (rc < 0) raise("add key slot to", rc);

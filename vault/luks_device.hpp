@@ -60,6 +60,7 @@ class LuksDevice {
   crypt_device* cd_ = nullptr;
   std::filesystem::path image_;
   std::string last_error_;
+  bool formatted_ = false;  // format() set the key derivation parameters in this context
 };
 
 void deactivate_mapping(const std::string& name, const std::filesystem::path& shown);

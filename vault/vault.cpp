@@ -80,8 +80,8 @@ bool device_mapper_available() {
   return true;
 }
 
-void create(const Location& where, const CreateOptions& options,
-            const config::Credentials& new_keys) {
+std::vector<KeySlot> create(const Location& where, const CreateOptions& options,
+                            const config::Credentials& new_keys) {
   if (!new_keys.any())
     fail(ErrorKind::usage, "create vault", where.image.native(),
          "give a key file (--key-file or --generate-key-file) and/or a passphrase");
@@ -123,6 +123,7 @@ void create(const Location& where, const CreateOptions& options,
   cleanup.done();
   log::debug("created vault {} ({}, LUKS2 {}, uuid {})", where.image.native(),
             format_size(options.size), dev.cipher(), dev.uuid());
+  return dev.keyslots();
 }
 
 std::filesystem::path open(const Location& where, const config::Credentials& creds,

@@ -21,7 +21,7 @@ struct KdfOptions {
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--kdf-memory", memory,
-                   "argon2id memory cost, e.g. 1G (default: benchmarked, up to 1 GiB)");
+                   "argon2id memory cost, e.g. 1G (default: benchmarked, up to 1 GiB, less on a small machine)");
     cmd.add_option("--kdf-iterations", iterations, "argon2id iterations (default: benchmarked)");
     cmd.add_option("--kdf-parallel", parallel, "argon2id threads (default: benchmarked)");
     cmd.add_option("--kdf-time", time_ms, "Target unlock time in ms when benchmarking")
@@ -65,14 +65,25 @@ Secret generate_key_file(const std::filesystem::path& path) {
   return key;
 }
 
-nlohmann::json status_json(const vault::Status& s) {
+nlohmann::json slots_json(const std::vector<vault::KeySlot>& keyslots) {
   nlohmann::json slots = nlohmann::json::array();
-  for (const auto& k : s.keyslots)
+  for (const auto& k : keyslots)
     slots.push_back({{"slot", k.slot},
                      {"kdf", k.kdf},
                      {"memory_kib", k.kdf_params.memory_kib},
                      {"iterations", k.kdf_params.iterations},
                      {"parallel", k.kdf_params.parallel}});
+  return slots;
+}
+
+std::string slot_line(const vault::KeySlot& k) {
+  return fmt::format("key slot {}:  {} memory {} iterations {} threads {}", k.slot, k.kdf,
+                     format_size(std::uint64_t{k.kdf_params.memory_kib} * 1024),
+                     k.kdf_params.iterations, k.kdf_params.parallel);
+}
+
+nlohmann::json status_json(const vault::Status& s) {
+  nlohmann::json slots = slots_json(s.keyslots);
   nlohmann::json j = {{"type", "vault_status"},
                       {"image", s.image.native()},
                       {"exists", s.exists},
@@ -102,10 +113,7 @@ void print_status(Context& ctx, const vault::Status& s) {
   ctx.say(fmt::format("uuid:        {}", s.uuid));
   ctx.say(fmt::format("encryption:  LUKS2 {}, {}-byte sectors, data at {}", s.cipher,
                       s.sector_size, format_size(s.data_offset)));
-  for (const auto& k : s.keyslots)
-    ctx.say(fmt::format("key slot {}:  {} memory {} iterations {} threads {}", k.slot, k.kdf,
-                        format_size(std::uint64_t{k.kdf_params.memory_kib} * 1024),
-                        k.kdf_params.iterations, k.kdf_params.parallel));
+  for (const auto& k : s.keyslots) ctx.say(slot_line(k));
   std::string state = s.stale ? "stale (left mapped by an interrupted run; `vault close` cleans it)"
                       : s.mounted_at ? "open, mounted at " + s.mounted_at->native()
                                      : "closed";
@@ -147,14 +155,19 @@ void add_create(CLI::App& vault_cmd, Context& ctx) {
         generated = true;
       }
       if (!creds.any()) creds = secrets->load(ctx, where.image.native(), true);
+      std::vector<vault::KeySlot> slots;
       try {
-        vault::create(where, opts, creds);
+        slots = vault::create(where, opts, creds);
       } catch (...) {
         if (generated) std::filesystem::remove(*generate);  // nothing is left of a failed create
         throw;
       }
       ctx.say(fmt::format("created {} ({})", where.image.native(), format_size(opts.size)));
-      ctx.emit_json({{"type", "vault_created"}, {"image", where.image.native()}, {"size", opts.size}});
+      // The costs decide how hard a stolen image is to attack: say what was written (after a
+      // benchmark they are this machine's, not the defaults).
+      for (const auto& k : slots) ctx.say(slot_line(k));
+      ctx.emit_json({{"type", "vault_created"}, {"image", where.image.native()}, {"size", opts.size},
+                     {"keyslots", slots_json(slots)}});
       return int{kOk};
     };
   });

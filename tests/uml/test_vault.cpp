@@ -142,3 +142,30 @@ TEST(Vault, DamagedOrTruncatedHeaderIsAClearErrorAndNothingChanges) {
   EXPECT_EQ(hash_file(v.dir() / "short.img"), hash);
   EXPECT_EQ(v.status()["mapped"], false);
 }
+
+// No --kdf-* option at all: the production default (libcryptsetup's LUKS2 argon2id defaults,
+// benchmarked here, memory capped by what the machine has) must work, and its costs are
+// printed and recorded. One key slot, one open: the benchmark is slow inside UML.
+TEST(Vault, CreateWithoutKdfOptionsUsesBenchmarkedDefaults) {
+  VaultFixture v;
+  RunResult r = v.coffer({"vault", "create", v.image(), "--size", "64M", "--generate-key-file",
+                          v.key()});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("key slot 0:  argon2id memory"), std::string::npos) << r.out;
+  nlohmann::json s = v.status();
+  ASSERT_EQ(s["keyslots"].size(), 1u);
+  const auto& slot = s["keyslots"][0];
+  EXPECT_EQ(slot["kdf"], "argon2id");
+  EXPECT_GE(slot["iterations"].get<unsigned>(), 4u);  // libcryptsetup's argon2 minimum
+  EXPECT_GE(slot["parallel"].get<unsigned>(), 1u);
+  EXPECT_LE(slot["parallel"].get<unsigned>(), 4u);
+  EXPECT_GE(slot["memory_kib"].get<unsigned>(), 32u);
+  EXPECT_LE(slot["memory_kib"].get<unsigned>(), 1024u * 1024u);
+  // What was printed is what the header holds.
+  std::string shown = "iterations " + std::to_string(slot["iterations"].get<unsigned>()) +
+                      " threads " + std::to_string(slot["parallel"].get<unsigned>());
+  EXPECT_NE(r.out.find(shown), std::string::npos) << r.out;
+  v.open_with_key();
+  write_text(v.mount() / "f", "default costs\n");
+  v.close();
+}

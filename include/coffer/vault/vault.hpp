@@ -13,8 +13,9 @@
 
 namespace coffer::vault {
 
-// argon2id cost. Zeros mean "let libcryptsetup benchmark this machine for time_ms"; explicit
-// values are written into the header as given and never lowered behind the user's back.
+// argon2id cost. Zeros mean libcryptsetup's LUKS2 defaults, benchmarked on this machine for
+// time_ms (memory capped by what the machine has); explicit values are written into the
+// header as given and never lowered behind the user's back.
 struct KdfParams {
   std::uint32_t memory_kib = 0;
   std::uint32_t iterations = 0;
@@ -63,8 +64,9 @@ struct Status {
 };
 
 // Creates IMAGE (must not exist): sparse file, LUKS2, a key slot for each credential, ext4.
-// On any error the half-made image is removed.
-void create(const Location& where, const CreateOptions& options,
+// On any error the half-made image is removed. Returns the key slots with the argon2id costs
+// written into them (benchmarked unless options.kdf gives them).
+std::vector<KeySlot> create(const Location& where, const CreateOptions& options,
             const config::Credentials& new_keys);
 
 // Unlocks, maps and mounts at `mount` (default: where.default_mount()), creating the directory.
