@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/signals.hpp"
+#include "ssh_config.hpp"
 
 namespace coffer {
 namespace {
@@ -77,7 +79,20 @@ std::string server_fingerprint(ssh_session s) {
   return fingerprint;
 }
 
-void verify_host_key(ssh_session s, const std::string& where) {
+// "; coffer ignores StrictHostKeyChecking no (FILE) ..." when the user's config asked for
+// anything but a strict check, so that whoever wrote it learns why it had no effect.
+std::string strict_setting_note(const std::vector<std::filesystem::path>& config_files,
+                                const std::string& host) {
+  auto setting = ssh_config_value(config_files, host, "StrictHostKeyChecking");
+  if (!setting) return {};
+  std::string value = setting->value;
+  for (auto& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (value == "yes") return {};
+  return fmt::format("; coffer ignores StrictHostKeyChecking {} ({}): it never accepts an "
+                     "unknown or changed host key", setting->value, setting->file.native());
+}
+
+void verify_host_key(ssh_session s, const std::string& where, const std::string& note) {
   auto state = ssh_session_is_known_server(s);
   if (state == SSH_KNOWN_HOSTS_OK) return;
   std::string known = option_text(s, SSH_OPTIONS_KNOWNHOSTS);
@@ -87,20 +102,21 @@ void verify_host_key(ssh_session s, const std::string& where) {
       fail(ErrorKind::failed, "verify host key of", where,
            fmt::format("the host key CHANGED: the server offered {}, which does not match {} "
                        "(someone may be intercepting; if the host was reinstalled, replace its "
-                       "entry, e.g. ssh-keygen -R)", key, known));
+                       "entry, e.g. ssh-keygen -R){}", key, known, note));
     case SSH_KNOWN_HOSTS_OTHER:
       fail(ErrorKind::failed, "verify host key of", where,
            fmt::format("the server offered a {} key of another type than the one recorded in {}"
-                       " (coffer does not switch key types on its own)", key, known));
+                       " (coffer does not switch key types on its own){}", key, known,
+                       note));
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       fail(ErrorKind::failed, "verify host key of", where,
            fmt::format("unknown host key {}: not in {} (coffer never accepts a key on first use; "
-                       "check the fingerprint and add the key, e.g. with ssh(1) or ssh-keyscan)",
-                       key, known));
+                       "check the fingerprint and add the key, e.g. with ssh(1) or ssh-keyscan){}",
+                       key, known, note));
     default:
       fail(ErrorKind::failed, "verify host key of", where,
-           fmt::format("cannot check {}: {}", known, ssh_get_error(s)));
+           fmt::format("cannot check {} for {}: {}{}", known, key, ssh_get_error(s), note));
   }
 }
 
@@ -373,14 +389,24 @@ std::unique_ptr<SshChannelStream> ssh_exec(const RemoteSpec& target,
   int nodelay = 1;
   set(SSH_OPTIONS_NODELAY, &nodelay, "TCP_NODELAY");
   set(SSH_OPTIONS_CIPHERS_S_C, kCipherPreference, "ciphers");
+  std::vector<std::filesystem::path> config_files;
   if (opts.config_file) {
+    config_files = {*opts.config_file};
     if (::access(opts.config_file->c_str(), R_OK) != 0)
       throw_errno("read ssh config", *opts.config_file, errno, ErrorKind::usage);
     if (ssh_options_parse_config(s, opts.config_file->c_str()) < 0)
       fail(ErrorKind::usage, "read ssh config", opts.config_file->native(), ssh_get_error(s));
-  } else if (ssh_options_parse_config(s, nullptr) < 0) {
-    fail(ErrorKind::usage, "read ssh config", "~/.ssh/config", ssh_get_error(s));
+  } else {
+    if (ssh_options_parse_config(s, nullptr) < 0)
+      fail(ErrorKind::usage, "read ssh config", "~/.ssh/config", ssh_get_error(s));
+    if (const char* home = std::getenv("HOME"); home && *home)
+      config_files.push_back(std::filesystem::path(home) / ".ssh/config");
+    config_files.emplace_back("/etc/ssh/ssh_config");
   }
+  // After the config, which may say "StrictHostKeyChecking no": libssh then reports any key as
+  // known. coffer checks host keys whatever the config says (docs/ssh.md).
+  int strict = 1;
+  set(SSH_OPTIONS_STRICTHOSTKEYCHECK, &strict, "StrictHostKeyChecking");
   // After the config: libssh 0.10 lets the config's User and Port override earlier settings.
   if (!target.user.empty()) set(SSH_OPTIONS_USER, target.user.c_str(), "user");
   if (opts.port) {
@@ -400,7 +426,7 @@ std::unique_ptr<SshChannelStream> ssh_exec(const RemoteSpec& target,
   if (ssh_connect(s) != SSH_OK) fail(ErrorKind::failed, "connect to", where, ssh_get_error(s));
   // The config may name the user only now (ssh_connect applies defaults).
   if (user.empty()) user = option_text(s, SSH_OPTIONS_USER);
-  verify_host_key(s, where);
+  verify_host_key(s, where, strict_setting_note(config_files, target.host));
   authenticate(s, opts, user, where);
 
   ChannelPtr channel(ssh_channel_new(s));
