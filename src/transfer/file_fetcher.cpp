@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coffer/util/error.hpp"
@@ -31,6 +32,14 @@ void FileFetcher::prepare_signature(Request& r) {
     return;
   }
   UniqueFd basis(fd);
+  struct stat st;
+  if (::fstat(basis.get(), &st) != 0) throw_errno("stat previous version of", tw_.shown(e.path), errno);
+  if (static_cast<std::uint64_t>(st.st_blocks) * 512 < static_cast<std::uint64_t>(st.st_size)) {
+    // A sparse previous version: a signature would read and hash every byte of its holes, so
+    // the file travels as data, whose holes cost nothing.
+    r.kind = 'D';
+    return;
+  }
   r.sig = file_signature(basis.get(), tw_.shown(e.path));
 }
 
@@ -66,6 +75,7 @@ void FileFetcher::begin_file(const Frame& f) {
   cur_.emplace();
   cur_->id = static_cast<std::uint32_t>(id);
   cur_->kind = kind;
+  cur_->hasher = snapshot::ContentHasher(entries_[id].sparse);
   cur_->out = tw_.create_staging(cur_->id);
   if (kind == 'd') {
     const FileEntry& e = entries_[id];

@@ -287,7 +287,7 @@ class Receiver {
     int fd = open_in(d.resume.get(), e);
     if (fd < 0) return false;
     UniqueFd src(fd);
-    ContentHash h = snapshot::hash_fd(src.get(), tw_->shown(e.path));
+    ContentHash h = snapshot::hash_fd(src.get(), tw_->shown(e.path), e.sparse);
     int err = tw_->link_from(d.resume.get(), e);
     if (err == EMLINK) tw_->copy_into(src.get(), e, id);
     else if (err != 0) throw_errno("link", tw_->shown(e.path), err);
