@@ -25,6 +25,8 @@ namespace {
 
 using snapshot::ContentHash;
 constexpr std::uint64_t kDeltaMin = 512;
+// Files above this size are checked against B's file system before they are requested.
+constexpr std::uint64_t kProbeAbove = std::uint64_t{2} << 30;
 
 enum class State : std::uint8_t { pending, linking, done, dropped };
 
@@ -235,6 +237,16 @@ class Receiver {
       tw_->make_empty(e, id);
       done(id, snapshot::ContentHasher().finish());
       return;
+    }
+    if (e.size > kProbeAbove) {
+      // A size B's file system cannot hold (ext4: 16 TiB) is found before anything travels.
+      if (int err = tw_->can_hold(id, e.size); err != 0) {
+        if (err != EFBIG) throw_errno("create staging file for", tw_->shown(e.path), err);
+        state_[id] = State::dropped;
+        warn(e.path, "not kept: " + std::to_string(e.size) + " bytes is more than B's file system holds (" +
+                         std::strerror(err) + ")");
+        return;
+      }
     }
     bool delta = prev_regular && !e.sparse && e.size >= kDeltaMin && p->size >= kDeltaMin;
     fetch_->request(id, delta);

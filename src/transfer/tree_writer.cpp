@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "coffer/util/error.hpp"
+#include "coffer/util/signals.hpp"
 #include "open_beneath.hpp"
 
 namespace coffer::transfer {
@@ -108,6 +109,13 @@ void TreeWriter::unlink_staging(std::uint32_t id) noexcept {
   ::unlinkat(staging_.get(), staging_name(id).c_str(), 0);
 }
 
+int TreeWriter::can_hold(std::uint32_t id, std::uint64_t size) {
+  UniqueFd probe = create_staging(id);
+  int err = ::ftruncate(probe.get(), static_cast<off_t>(size)) == 0 ? 0 : errno;
+  unlink_staging(id);
+  return err;
+}
+
 void TreeWriter::commit_staging(std::uint32_t id, int fd, const FileEntry& e) {
   meta_.apply_fd(fd, e, shown(e.path));
   std::string name(e.name());
@@ -136,7 +144,10 @@ std::uint64_t copy_sparse(int in, int out, std::uint64_t size, const fs::path& s
     if (hole < 0) throw_errno("seek hole in", shown, errno);
     off_t in_off = data, out_off = data;
     while (in_off < hole) {
-      ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, static_cast<std::size_t>(hole - in_off), 0);
+      check_interrupted("copying a file");
+      // At most 64 MiB per call, so that a signal is seen between calls.
+      auto len = static_cast<std::size_t>(std::min<off_t>(hole - in_off, off_t{64} << 20));
+      ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, len, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw_errno("copy", shown, errno);

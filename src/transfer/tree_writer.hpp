@@ -56,6 +56,9 @@ class TreeWriter {
   // A temporary file in the staging directory for entry `id`.
   UniqueFd create_staging(std::uint32_t id);
   void unlink_staging(std::uint32_t id) noexcept;
+  // Whether B's file system can hold a file of `size` bytes (a staging file is set to that size
+  // and removed): 0, or the errno (EFBIG).
+  int can_hold(std::uint32_t id, std::uint64_t size);
   // Applies metadata to the staged file and renames it to its place in the tree.
   void commit_staging(std::uint32_t id, int fd, const FileEntry& e);
   // Copies `src_fd` (holes kept) into a staging file, applies metadata, renames into place.
