@@ -17,6 +17,7 @@
 #include "coffer/util/signals.hpp"
 #include "entry.hpp"
 #include "file_fetcher.hpp"
+#include "link_groups.hpp"
 #include "link_worker.hpp"
 #include "tree_writer.hpp"
 
@@ -171,17 +172,7 @@ class Receiver {
   }
 
   void link_follower(std::uint32_t leader, std::uint32_t id) {
-    const FileEntry& l = entries_[leader];
-    int err = tw_->link_within(l, entries_[id]);
-    if (err == EMLINK) {
-      int fd = open_in(tw_->dir(l.parent()).tree.get(), l);
-      if (fd < 0) throw_errno("open", tw_->shown(l.path), -fd);
-      UniqueFd src(fd);
-      tw_->copy_into(src.get(), entries_[id], id);
-      ++stats_.copied;
-    } else if (err != 0) {
-      throw_errno("link", tw_->shown(entries_[id].path), err);
-    }
+    if (groups_.link(*tw_, entries_, leader, id)) ++stats_.copied;  // EMLINK: a fresh copy
     state_[id] = State::done;
   }
 
@@ -407,6 +398,7 @@ class Receiver {
   ReceiverStats stats_;
   PhaseClock clock_;
   LinkWorker links_;
+  LinkGroups groups_;
   std::vector<std::uint32_t> linking_;
 };
 

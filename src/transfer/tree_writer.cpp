@@ -97,6 +97,22 @@ int TreeWriter::link_within(const FileEntry& existing, const FileEntry& e) {
   return 0;
 }
 
+int TreeWriter::replace_with_link(const FileEntry& existing, const FileEntry& e) {
+  static constexpr const char* kRelink = "relink";  // staging names are otherwise numbers
+  int from = ::dup(dir(existing.parent()).tree.get());
+  if (from < 0) return errno;
+  UniqueFd from_fd(from);
+  std::string from_name(existing.name()), name(e.name());
+  ::unlinkat(staging_.get(), kRelink, 0);
+  if (::linkat(from_fd.get(), from_name.c_str(), staging_.get(), kRelink, 0) != 0) return errno;
+  if (::renameat(staging_.get(), kRelink, dir(e.parent()).tree.get(), name.c_str()) != 0) {
+    int err = errno;
+    ::unlinkat(staging_.get(), kRelink, 0);
+    return err;
+  }
+  return 0;
+}
+
 UniqueFd TreeWriter::create_staging(std::uint32_t id) {
   std::string name = staging_name(id);
   ::unlinkat(staging_.get(), name.c_str(), 0);

@@ -53,6 +53,10 @@ class TreeWriter {
   // Hard link a second name of an inode already in the new tree. Returns 0 or errno.
   int link_within(const FileEntry& existing, const FileEntry& e);
 
+  // Replaces the name of `e` by a hard link to `existing` (atomically: a link in the staging
+  // directory renamed over it). Returns 0 or errno.
+  int replace_with_link(const FileEntry& existing, const FileEntry& e);
+
   // A temporary file in the staging directory for entry `id`.
   UniqueFd create_staging(std::uint32_t id);
   void unlink_staging(std::uint32_t id) noexcept;
