@@ -138,6 +138,7 @@ std::string format_entry(const CatalogEntry& e) {
   out += ns;
   out += ' ';
   if (e.hash) {
+    if (e.hash->blocks) out += "z:";
     for (auto b : *e.hash) {
       out += kHex[b >> 4];
       out += kHex[b & 0xf];
@@ -185,8 +186,12 @@ std::optional<CatalogEntry> parse_entry(std::string_view line) {
     return std::nullopt;
   std::string_view hash = next_field(rest);
   if (hash != "-") {
-    if (hash.size() != 64) return std::nullopt;
     ContentHash h;
+    if (hash.substr(0, 2) == "z:") {
+      h.blocks = true;
+      hash.remove_prefix(2);
+    }
+    if (hash.size() != 64) return std::nullopt;
     for (std::size_t i = 0; i < 32; ++i) {
       int hi = hex_value(hash[2 * i]), lo = hex_value(hash[2 * i + 1]);
       if (hi < 0 || lo < 0) return std::nullopt;
@@ -214,7 +219,9 @@ std::optional<CatalogEntry> parse_entry(std::string_view line) {
   return e;
 }
 
-constexpr std::string_view kHeader = "# coffer catalog 1\n";
+// Format 2 added the block form of hashes ("z:"); format 1 catalogs have none and still load.
+constexpr std::string_view kHeader = "# coffer catalog 2\n";
+constexpr std::string_view kHeader1 = "# coffer catalog 1\n";
 
 CatalogWriter::CatalogWriter(const std::filesystem::path& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -248,8 +255,8 @@ void CatalogWriter::finish() {
 Catalog Catalog::load(const std::filesystem::path& path) {
   std::string text = read_file(path);
   std::string_view rest = text;
-  if (rest.substr(0, kHeader.size()) != kHeader)
-    fail(ErrorKind::integrity, "read catalog", path.native(), "missing '# coffer catalog 1' header");
+  if (rest.substr(0, kHeader.size()) != kHeader && rest.substr(0, kHeader1.size()) != kHeader1)
+    fail(ErrorKind::integrity, "read catalog", path.native(), "missing '# coffer catalog 2' header");
   rest.remove_prefix(kHeader.size());
   Catalog c;
   std::size_t line_no = 1;

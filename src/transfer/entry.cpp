@@ -120,7 +120,11 @@ FileEntry ListDecoder::decode(Decoder& in, const std::vector<FileEntry>& entries
   prev_uid_ = e.uid;
   prev_gid_ = e.gid;
   prev_sec_ = e.mtime_sec;
-  if (e.type == EntryType::regular) e.size = in.uvar();
+  if (e.type == EntryType::regular) {
+    e.size = in.uvar();
+    // A file must fit in off_t; anything larger is not a file size but a broken or hostile peer.
+    if (e.size > static_cast<std::uint64_t>(INT64_MAX)) in.malformed("file size out of range in file list");
+  }
   if (e.type == EntryType::symlink) {
     e.link_target = in.bytes();
     e.size = e.link_target.size();

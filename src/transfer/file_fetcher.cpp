@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coffer/util/error.hpp"
@@ -31,6 +32,14 @@ void FileFetcher::prepare_signature(Request& r) {
     return;
   }
   UniqueFd basis(fd);
+  struct stat st;
+  if (::fstat(basis.get(), &st) != 0) throw_errno("stat previous version of", tw_.shown(e.path), errno);
+  if (static_cast<std::uint64_t>(st.st_blocks) * 512 < static_cast<std::uint64_t>(st.st_size)) {
+    // A sparse previous version: a signature would read and hash every byte of its holes, so
+    // the file travels as data, whose holes cost nothing.
+    r.kind = 'D';
+    return;
+  }
   r.sig = file_signature(basis.get(), tw_.shown(e.path));
 }
 
@@ -66,6 +75,7 @@ void FileFetcher::begin_file(const Frame& f) {
   cur_.emplace();
   cur_->id = static_cast<std::uint32_t>(id);
   cur_->kind = kind;
+  cur_->hasher = snapshot::ContentHasher(entries_[id].sparse);
   cur_->out = tw_.create_staging(cur_->id);
   if (kind == 'd') {
     const FileEntry& e = entries_[id];
@@ -77,6 +87,11 @@ void FileFetcher::begin_file(const Frame& f) {
 }
 
 void FileFetcher::write_out(std::span<const std::byte> data) {
+  // A delta's COPY commands can expand a few bytes into gigabytes: what it produces is bounded
+  // by the size A announced, as data is.
+  if (data.size() > entries_[cur_->id].size - cur_->pos)
+    Decoder({}, ch_.peer()).malformed("delta result larger than the announced size of " +
+                                      snapshot::escape_path(entries_[cur_->id].path));
   pwrite_all(cur_->out.get(), data, static_cast<off_t>(cur_->pos), tw_.shown(entries_[cur_->id].path));
   cur_->hasher.update(data);
   cur_->pos += data.size();
@@ -87,9 +102,12 @@ void FileFetcher::file_data(const Frame& f) {
   if (!cur_ || cur_->kind != 'D') d.malformed("data outside a file");
   std::uint64_t off = d.uvar();
   if (off < cur_->pos) d.malformed("data offsets go backwards");
+  auto bytes = d.rest();
+  std::uint64_t announced = entries_[cur_->id].size;
+  if (off > announced || bytes.size() > announced - off)
+    d.malformed("data beyond the announced size of " + snapshot::escape_path(entries_[cur_->id].path));
   cur_->hasher.update_zeros(off - cur_->pos);  // a hole
   cur_->pos = off;
-  auto bytes = d.rest();
   write_out(std::as_bytes(std::span(bytes.data(), bytes.size())));
 }
 
@@ -117,6 +135,7 @@ FileFetcher::Received FileFetcher::end_file(const Frame& f) {
     return {fid, false, std::nullopt};
   }
   if (status > 3) d.malformed("unknown file status");
+  if (size > e.size) d.malformed("file end beyond the announced size of " + snapshot::escape_path(e.path));
   bool delta = cur_->kind == 'd';
   if (delta) {
     cur_->patch->finish([&](std::span<const std::byte> out) { write_out(out); });

@@ -17,6 +17,7 @@
 #include "coffer/util/signals.hpp"
 #include "entry.hpp"
 #include "file_fetcher.hpp"
+#include "link_groups.hpp"
 #include "link_worker.hpp"
 #include "tree_writer.hpp"
 
@@ -25,6 +26,8 @@ namespace {
 
 using snapshot::ContentHash;
 constexpr std::uint64_t kDeltaMin = 512;
+// Files above this size are checked against B's file system before they are requested.
+constexpr std::uint64_t kProbeAbove = std::uint64_t{2} << 30;
 
 enum class State : std::uint8_t { pending, linking, done, dropped };
 
@@ -169,17 +172,7 @@ class Receiver {
   }
 
   void link_follower(std::uint32_t leader, std::uint32_t id) {
-    const FileEntry& l = entries_[leader];
-    int err = tw_->link_within(l, entries_[id]);
-    if (err == EMLINK) {
-      int fd = open_in(tw_->dir(l.parent()).tree.get(), l);
-      if (fd < 0) throw_errno("open", tw_->shown(l.path), -fd);
-      UniqueFd src(fd);
-      tw_->copy_into(src.get(), entries_[id], id);
-      ++stats_.copied;
-    } else if (err != 0) {
-      throw_errno("link", tw_->shown(entries_[id].path), err);
-    }
+    if (groups_.link(*tw_, entries_, leader, id)) ++stats_.copied;  // EMLINK: a fresh copy
     state_[id] = State::done;
   }
 
@@ -236,6 +229,16 @@ class Receiver {
       done(id, snapshot::ContentHasher().finish());
       return;
     }
+    if (e.size > kProbeAbove) {
+      // A size B's file system cannot hold (ext4: 16 TiB) is found before anything travels.
+      if (int err = tw_->can_hold(id, e.size); err != 0) {
+        if (err != EFBIG) throw_errno("create staging file for", tw_->shown(e.path), err);
+        state_[id] = State::dropped;
+        warn(e.path, "not kept: " + std::to_string(e.size) + " bytes is more than B's file system holds (" +
+                         std::strerror(err) + ")");
+        return;
+      }
+    }
     bool delta = prev_regular && !e.sparse && e.size >= kDeltaMin && p->size >= kDeltaMin;
     fetch_->request(id, delta);
   }
@@ -287,7 +290,7 @@ class Receiver {
     int fd = open_in(d.resume.get(), e);
     if (fd < 0) return false;
     UniqueFd src(fd);
-    ContentHash h = snapshot::hash_fd(src.get(), tw_->shown(e.path));
+    ContentHash h = snapshot::hash_fd(src.get(), tw_->shown(e.path), e.sparse);
     int err = tw_->link_from(d.resume.get(), e);
     if (err == EMLINK) tw_->copy_into(src.get(), e, id);
     else if (err != 0) throw_errno("link", tw_->shown(e.path), err);
@@ -395,6 +398,7 @@ class Receiver {
   ReceiverStats stats_;
   PhaseClock clock_;
   LinkWorker links_;
+  LinkGroups groups_;
   std::vector<std::uint32_t> linking_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
+#include "coffer/util/signals.hpp"
 
 namespace coffer::transfer {
 namespace fs = std::filesystem;
@@ -116,6 +117,7 @@ std::string file_signature(int fd, const fs::path& shown) {
   std::vector<std::byte> buf(1 << 18);
   off_t off = 0;
   for (;;) {
+    check_interrupted("computing a signature");
     std::size_t n = pread_full(fd, buf, off, shown);
     if (n == 0) break;
     job.feed(std::span<const std::byte>(buf.data(), n), sink);

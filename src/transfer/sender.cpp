@@ -185,6 +185,7 @@ class Sender {
       if (l.sparse && !sig) size = send_sparse(fd, l);
       else size = send_sequential(fd, l, delta ? &*delta : nullptr, sink);
     } catch (const Error& e) {
+      if (e.kind() == ErrorKind::interrupted) throw;
       warn(l.path, e.what());
       end_file(FileStatus::unreadable, 0);
       return;
@@ -206,24 +207,29 @@ class Sender {
     ++stats_.files_read;
   }
 
+  // Both readers stop at the listed size: the receiver refuses anything beyond what was
+  // announced (a file that grew is sent as far as it was listed, flagged as changed, and sent
+  // again by the next run).
   std::uint64_t send_sequential(int fd, const Listed& l, DeltaJob* delta, const ByteSink& sink) {
     std::uint64_t off = 0;
-    for (;;) {
-      std::size_t n = pread_full(fd, buf_, static_cast<off_t>(off), opts_.root / l.path);
+    while (off < l.size) {
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), l.size - off));
+      std::size_t n = pread_full(fd, std::span(buf_.data(), want), static_cast<off_t>(off), opts_.root / l.path);
       if (n == 0) break;
+      check_interrupted("reading a file");
       auto chunk = std::span<const std::byte>(buf_.data(), n);
       if (delta) delta->feed(chunk, sink);
       else send_data(off, chunk);
       off += n;
       stats_.bytes_read += n;
-      if (n < buf_.size()) break;
+      if (n < want) break;
     }
     return off;
   }
 
   std::uint64_t send_sparse(int fd, const Listed& l) {
     std::uint64_t pos = 0;
-    for (;;) {
+    while (pos < l.size) {
       off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
       if (data < 0) {
         if (errno == ENXIO) break;  // only a hole is left
@@ -231,10 +237,12 @@ class Sender {
       }
       off_t hole = ::lseek(fd, data, SEEK_HOLE);
       if (hole < 0) throw_errno("seek hole in", opts_.root / l.path, errno);
+      hole = std::min<off_t>(hole, static_cast<off_t>(l.size));
       for (auto off = static_cast<std::uint64_t>(data); off < static_cast<std::uint64_t>(hole);) {
         std::size_t want = std::min<std::uint64_t>(buf_.size(), static_cast<std::uint64_t>(hole) - off);
         std::size_t n = pread_full(fd, std::span(buf_.data(), want), static_cast<off_t>(off), opts_.root / l.path);
         if (n == 0) break;
+        check_interrupted("reading a file");
         send_data(off, std::span<const std::byte>(buf_.data(), n));
         off += n;
         stats_.bytes_read += n;
@@ -243,7 +251,7 @@ class Sender {
     }
     struct stat st;
     if (::fstat(fd, &st) != 0) throw_errno("stat", opts_.root / l.path, errno);
-    return static_cast<std::uint64_t>(st.st_size);
+    return std::min(static_cast<std::uint64_t>(st.st_size), l.size);
   }
 
   Channel& ch_;

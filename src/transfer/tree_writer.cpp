@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "coffer/util/error.hpp"
+#include "coffer/util/signals.hpp"
 #include "open_beneath.hpp"
 
 namespace coffer::transfer {
@@ -96,6 +97,22 @@ int TreeWriter::link_within(const FileEntry& existing, const FileEntry& e) {
   return 0;
 }
 
+int TreeWriter::replace_with_link(const FileEntry& existing, const FileEntry& e) {
+  static constexpr const char* kRelink = "relink";  // staging names are otherwise numbers
+  int from = ::dup(dir(existing.parent()).tree.get());
+  if (from < 0) return errno;
+  UniqueFd from_fd(from);
+  std::string from_name(existing.name()), name(e.name());
+  ::unlinkat(staging_.get(), kRelink, 0);
+  if (::linkat(from_fd.get(), from_name.c_str(), staging_.get(), kRelink, 0) != 0) return errno;
+  if (::renameat(staging_.get(), kRelink, dir(e.parent()).tree.get(), name.c_str()) != 0) {
+    int err = errno;
+    ::unlinkat(staging_.get(), kRelink, 0);
+    return err;
+  }
+  return 0;
+}
+
 UniqueFd TreeWriter::create_staging(std::uint32_t id) {
   std::string name = staging_name(id);
   ::unlinkat(staging_.get(), name.c_str(), 0);
@@ -106,6 +123,13 @@ UniqueFd TreeWriter::create_staging(std::uint32_t id) {
 
 void TreeWriter::unlink_staging(std::uint32_t id) noexcept {
   ::unlinkat(staging_.get(), staging_name(id).c_str(), 0);
+}
+
+int TreeWriter::can_hold(std::uint32_t id, std::uint64_t size) {
+  UniqueFd probe = create_staging(id);
+  int err = ::ftruncate(probe.get(), static_cast<off_t>(size)) == 0 ? 0 : errno;
+  unlink_staging(id);
+  return err;
 }
 
 void TreeWriter::commit_staging(std::uint32_t id, int fd, const FileEntry& e) {
@@ -136,7 +160,10 @@ std::uint64_t copy_sparse(int in, int out, std::uint64_t size, const fs::path& s
     if (hole < 0) throw_errno("seek hole in", shown, errno);
     off_t in_off = data, out_off = data;
     while (in_off < hole) {
-      ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, static_cast<std::size_t>(hole - in_off), 0);
+      check_interrupted("copying a file");
+      // At most 64 MiB per call, so that a signal is seen between calls.
+      auto len = static_cast<std::size_t>(std::min<off_t>(hole - in_off, off_t{64} << 20));
+      ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, len, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw_errno("copy", shown, errno);

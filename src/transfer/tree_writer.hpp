@@ -53,9 +53,16 @@ class TreeWriter {
   // Hard link a second name of an inode already in the new tree. Returns 0 or errno.
   int link_within(const FileEntry& existing, const FileEntry& e);
 
+  // Replaces the name of `e` by a hard link to `existing` (atomically: a link in the staging
+  // directory renamed over it). Returns 0 or errno.
+  int replace_with_link(const FileEntry& existing, const FileEntry& e);
+
   // A temporary file in the staging directory for entry `id`.
   UniqueFd create_staging(std::uint32_t id);
   void unlink_staging(std::uint32_t id) noexcept;
+  // Whether B's file system can hold a file of `size` bytes (a staging file is set to that size
+  // and removed): 0, or the errno (EFBIG).
+  int can_hold(std::uint32_t id, std::uint64_t size);
   // Applies metadata to the staged file and renames it to its place in the tree.
   void commit_staging(std::uint32_t id, int fd, const FileEntry& e);
   // Copies `src_fd` (holes kept) into a staging file, applies metadata, renames into place.

@@ -9,6 +9,9 @@
 namespace coffer::test {
 
 std::string hash_file(const std::filesystem::path& path);
+// The catalog's block form of BLAKE2b-256 (docs/formats/catalog.md), computed from every byte
+// of the file as read (an independent implementation, for small files).
+std::string hash_file_blocks(const std::filesystem::path& path);
 // One hash per `block` bytes, to say *which* blocks of an image changed.
 std::vector<std::string> hash_blocks(const std::filesystem::path& path, std::size_t block);
 

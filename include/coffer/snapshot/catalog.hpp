@@ -27,7 +27,12 @@ enum class EntryType : char {
 std::optional<EntryType> entry_type_from_mode(std::uint32_t st_mode);
 std::uint32_t mode_type_bits(EntryType t);
 
-using ContentHash = std::array<std::uint8_t, 32>;  // BLAKE2b-256
+// BLAKE2b-256 of the content, in one of two forms (docs/formats/catalog.md): of the plain bytes,
+// or (`blocks`) the block form of sparse files, which skips zero blocks.
+struct ContentHash : std::array<std::uint8_t, 32> {
+  bool blocks = false;
+  friend bool operator==(const ContentHash&, const ContentHash&) = default;
+};
 
 struct CatalogEntry {
   std::string path;  // relative to the tree, "" for the root directory

@@ -108,3 +108,64 @@ TEST(ContentHash, HolesHashAsZeros) {
   b.update_zeros(100000);
   EXPECT_EQ(a.finish(), b.finish());
 }
+
+TEST(ContentHash, BlockFormDependsOnlyOnTheContent) {
+  // The same bytes fed as data, as zeros, and in odd pieces give the same block-form hash.
+  std::vector<std::byte> data(300000);
+  data[70000] = std::byte{1};
+  data[299999] = std::byte{2};
+  ContentHasher whole(true), pieces(true), holes(true);
+  whole.update(data);
+  for (std::size_t off = 0; off < data.size();) {
+    std::size_t n = std::min<std::size_t>(data.size() - off, 777 + off % 65536);
+    pieces.update(std::span(data).subspan(off, n));
+    off += n;
+  }
+  holes.update_zeros(70000);
+  holes.update(std::span(data).subspan(70000, 1));
+  holes.update_zeros(299999 - 70001);
+  holes.update(std::span(data).subspan(299999, 1));
+  ContentHash a = whole.finish(), b = pieces.finish(), c = holes.finish();
+  EXPECT_TRUE(a.blocks);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a, c);
+  ContentHasher plain;
+  plain.update(data);
+  ContentHash p = plain.finish();
+  EXPECT_FALSE(p.blocks);
+  using Bytes = std::array<std::uint8_t, 32>;
+  EXPECT_NE(static_cast<const Bytes&>(p), static_cast<const Bytes&>(a));
+  // Size counts: a longer run of trailing zeros is other content.
+  ContentHasher longer(true);
+  longer.update(data);
+  longer.update_zeros(1);
+  EXPECT_NE(longer.finish(), a);
+}
+
+TEST(ContentHash, BlockFormSkipsAnyHoleAtOnce) {
+  ContentHasher h(true);
+  h.update_zeros(std::uint64_t{1} << 62);  // would take centuries byte by byte
+  h.update(std::as_bytes(std::span("x", 1)));
+  EXPECT_EQ(h.position(), (std::uint64_t{1} << 62) + 1);
+  ContentHash once = h.finish();
+  ContentHasher again(true);
+  again.update_zeros(std::uint64_t{1} << 61);
+  again.update_zeros(std::uint64_t{1} << 61);
+  again.update(std::as_bytes(std::span("x", 1)));
+  EXPECT_EQ(again.finish(), once);
+}
+
+TEST(Catalog, BlockFormHashRoundTrips) {
+  CatalogEntry e;
+  e.path = "disk.img";
+  e.size = 1 << 20;
+  ContentHasher h(true);
+  h.update_zeros(1 << 20);
+  e.hash = h.finish();
+  auto line = format_entry(e);
+  EXPECT_NE(line.find(" z:"), std::string::npos) << line;
+  auto back = parse_entry(line);
+  ASSERT_TRUE(back) << line;
+  EXPECT_EQ(back->hash, e.hash);
+  EXPECT_TRUE(back->hash->blocks);
+}
