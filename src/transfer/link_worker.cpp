@@ -23,15 +23,13 @@ void LinkWorker::add(std::uint32_t dir_key, int from_dir, int to_dir, std::uint3
   if (dir_key != current_key_ || current_.links.size() >= 512) {
     submit();
     current_key_ = dir_key;
-    int f = ::fcntl(from_dir, F_DUPFD_CLOEXEC, 0), t = ::fcntl(to_dir, F_DUPFD_CLOEXEC, 0);
-    if (f < 0 || t < 0) {
-      int err = errno;
-      if (f >= 0) ::close(f);
-      if (t >= 0) ::close(t);
-      throw_errno("duplicate directory descriptor for", "link worker", err);
-    }
-    current_.from.reset(f);
-    current_.to.reset(t);
+    // Owned as soon as they exist: a failure of the second leaves nothing open.
+    UniqueFd from(::fcntl(from_dir, F_DUPFD_CLOEXEC, 0));
+    if (!from) throw_errno("duplicate directory descriptor for", "link worker", errno);
+    UniqueFd to(::fcntl(to_dir, F_DUPFD_CLOEXEC, 0));
+    if (!to) throw_errno("duplicate directory descriptor for", "link worker", errno);
+    current_.from = std::move(from);
+    current_.to = std::move(to);
   }
   current_.links.emplace_back(id, std::move(name));
 }
