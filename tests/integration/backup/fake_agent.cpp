@@ -5,6 +5,7 @@
 //   huge-file   lists a 2^60-byte file and answers a request for it with FILE_END of that size
 //   far-offset  lists a 10-byte file and sends its data at offset 2^62
 //   big-end     lists a 10-byte file and ends it with a size of 2^60
+//   dense-gap   lists a 1 TiB file without holes and ends it at 1 TiB without sending data
 //   silent      answers the handshake, then says nothing (MARKER is created once it is silent)
 // Written by hand, without the project's encoder, so that it can send what the encoder cannot.
 #include <fcntl.h>
@@ -91,7 +92,9 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  std::uint64_t listed = mode == "huge-file" ? std::uint64_t{1} << 60 : 10;
+  std::uint64_t listed = mode == "huge-file"   ? std::uint64_t{1} << 60
+                         : mode == "dense-gap" ? std::uint64_t{1} << 40
+                                               : 10;
   send_list(listed);
   for (;;) {
     int type = receive();
@@ -117,7 +120,9 @@ int main(int argc, char** argv) {
     std::string end;
     put_uvar(end, 1);
     end.push_back(0);
-    put_uvar(end, mode == "far-offset" ? 10 : std::uint64_t{1} << 60);
+    put_uvar(end, mode == "far-offset"  ? 10
+                  : mode == "dense-gap" ? listed
+                                        : std::uint64_t{1} << 60);
     send(33, end);
   }
 }

@@ -69,6 +69,18 @@ TEST(BackupHostile, FileEndBeyondTheAnnouncedSizeIsAProtocolError) {
   EXPECT_TRUE(coffer::snapshot::list_complete(t / "repo", "h").empty());
 }
 
+TEST(BackupHostile, HoleInAFileListedWithoutHolesIsAProtocolError) {
+  TempDir t;
+  auto r = backup_with(t, "dense-gap");
+  ASSERT_TRUE(r.exit_code) << "B still busy after 30 s with a 1 TiB hole in a dense file: "
+                           << r.err;
+  EXPECT_EQ(*r.exit_code, 1) << r.err;
+  EXPECT_NE(
+      r.err.find("read protocol from local agent: a hole at the end of f, listed without holes"),
+      std::string::npos)
+      << r.err;
+}
+
 TEST(BackupHostile, SigtermWhileWaitingForASilentAgentExits130) {
   TempDir t;
   write_text(t / "src/real", "x");
