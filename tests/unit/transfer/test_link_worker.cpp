@@ -4,8 +4,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
 
 #include "coffer/util/error.hpp"
+#include "coffer/util/signals.hpp"
 #include "link_worker.hpp"
 #include "temp_dir.hpp"
 
@@ -70,4 +72,25 @@ TEST(LinkWorker, FailingToDuplicateADirectoryLeavesNothingOpen) {
   ::setrlimit(RLIMIT_NOFILE, &old);
   EXPECT_EQ(open_fds() - 1, before);
   ::close(dir);
+}
+
+TEST(LinkWorkerDeathTest, SigtermStopsTheLinksAndDrainSaysSo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  coffer::test::TempDir t;
+  EXPECT_EXIT(
+      {
+        coffer::install_interrupt_handlers();
+        int dir = ::open(t.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        LinkWorker w;
+        ::raise(SIGTERM);  // the flag is set: queued links are dropped, none is made
+        for (std::uint32_t i = 0; i < 100000; ++i)
+          w.add(1, dir, dir, i, "missing-" + std::to_string(i));
+        try {
+          w.drain();
+        } catch (const coffer::Error& e) {
+          std::_Exit(e.kind() == coffer::ErrorKind::interrupted ? 42 : 1);
+        }
+        std::_Exit(0);  // drain reported the links as done
+      },
+      ::testing::ExitedWithCode(42), "");
 }
