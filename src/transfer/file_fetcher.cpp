@@ -106,6 +106,9 @@ void FileFetcher::file_data(const Frame& f) {
   std::uint64_t announced = entries_[cur_->id].size;
   if (off > announced || bytes.size() > announced - off)
     d.malformed("data beyond the announced size of " + snapshot::escape_path(entries_[cur_->id].path));
+  // Only a file listed as sparse has holes (the plain hash would cost a pass over each).
+  if (off != cur_->pos && !entries_[cur_->id].sparse)
+    d.malformed("a hole in " + snapshot::escape_path(entries_[cur_->id].path) + ", listed without holes");
   cur_->hasher.update_zeros(off - cur_->pos);  // a hole
   cur_->pos = off;
   write_out(std::as_bytes(std::span(bytes.data(), bytes.size())));
@@ -142,6 +145,8 @@ FileFetcher::Received FileFetcher::end_file(const Frame& f) {
     if (cur_->pos != size) d.malformed("delta result has the wrong size");
   } else {
     if (size < cur_->pos) d.malformed("file size smaller than its data");
+    if (size != cur_->pos && !e.sparse)
+      d.malformed("a hole at the end of " + snapshot::escape_path(e.path) + ", listed without holes");
     cur_->hasher.update_zeros(size - cur_->pos);
     if (::ftruncate(cur_->out.get(), static_cast<off_t>(size)) != 0)
       throw_errno("set size of", tw_.shown(e.path), errno);

@@ -25,13 +25,14 @@ class LinkWorker {
   };
 
   LinkWorker();
-  ~LinkWorker();  // finishes queued links
+  ~LinkWorker();  // finishes queued links (drops them after SIGINT/SIGTERM)
   LinkWorker(const LinkWorker&) = delete;
 
   // Queues link(from_dir/name -> to_dir/name) for entry `id`. `dir_key` names the directory
   // pair (fd numbers are reused); the fds are borrowed: the worker keeps its own duplicates.
   void add(std::uint32_t dir_key, int from_dir, int to_dir, std::uint32_t id, std::string name);
-  // Waits until every queued link is done; returns and clears the failures.
+  // Waits until every queued link is done; returns and clears the failures. Throws the
+  // interrupted Error when a signal arrives meanwhile.
   std::vector<Failure> drain();
 
  private:

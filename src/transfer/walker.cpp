@@ -5,6 +5,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,10 @@ std::string join(const std::string& dir, std::string_view name) {
   return p;
 }
 
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+
 FileEntry entry_from_stat(std::string path, const struct stat& st) {
   FileEntry e;
   e.path = std::move(path);
@@ -53,22 +58,21 @@ FileEntry entry_from_stat(std::string path, const struct stat& st) {
 }  // namespace
 
 std::vector<std::string> Walker::read_names(int dirfd, const std::string& shown, bool root) {
-  int fd = ::dup(dirfd);
-  if (fd < 0) throw_errno("read directory", shown, errno);
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    ::close(fd);
-    throw_errno("read directory", shown, errno);
-  }
+  UniqueFd fd(::dup(dirfd));
+  if (!fd) throw_errno("read directory", shown, errno);
+  // The stream owns the descriptor once fdopendir succeeds; closedir releases both.
+  std::unique_ptr<DIR, DirCloser> d(::fdopendir(fd.get()));
+  if (!d) throw_errno("read directory", shown, errno);
+  (void)fd.release();
   std::vector<std::string> names;
   errno = 0;
-  while (dirent* de = ::readdir(d)) {
+  while (dirent* de = ::readdir(d.get())) {
     std::string_view n = de->d_name;
     if (n != "." && n != "..") names.emplace_back(n);
     errno = 0;
   }
   int err = errno;
-  ::closedir(d);
+  d.reset();
   if (err != 0) {
     if (root) throw_errno("read source root", shown, err);
     on_warning_(shown, std::string("cannot read directory: ") + std::strerror(err));

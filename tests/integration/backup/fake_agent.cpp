@@ -5,6 +5,9 @@
 //   huge-file   lists a 2^60-byte file and answers a request for it with FILE_END of that size
 //   far-offset  lists a 10-byte file and sends its data at offset 2^62
 //   big-end     lists a 10-byte file and ends it with a size of 2^60
+//   dense-gap   lists a 1 TiB file without holes and ends it at 1 TiB without sending data
+//   delta-bomb  lists a 1000-byte file; answers a delta request with librsync COPY commands
+//               that would expand to 51 MB
 //   silent      answers the handshake, then says nothing (MARKER is created once it is silent)
 // Written by hand, without the project's encoder, so that it can send what the encoder cannot.
 #include <fcntl.h>
@@ -91,7 +94,10 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  std::uint64_t listed = mode == "huge-file" ? std::uint64_t{1} << 60 : 10;
+  std::uint64_t listed = 10;
+  if (mode == "huge-file") listed = std::uint64_t{1} << 60;
+  if (mode == "dense-gap") listed = std::uint64_t{1} << 40;
+  if (mode == "delta-bomb") listed = 1000;
   send_list(listed);
   for (;;) {
     int type = receive();
@@ -108,6 +114,12 @@ int main(int argc, char** argv) {
     put_uvar(begin, 1);
     begin.push_back(type == 20 ? 'D' : 'd');
     send(30, begin);
+    if (mode == "delta-bomb" && type == 21) {
+      // RS_DELTA_MAGIC, then RS_OP_COPY_N1_N4 (0x47): position 0, length 512, many times over.
+      std::string delta("\x72\x73\x02\x36", 4);
+      for (int i = 0; i < 100000; ++i) delta += std::string("\x47\x00\x00\x00\x02\x00", 6);
+      send(32, delta);
+    }
     if (mode == "far-offset") {
       std::string data;
       put_uvar(data, std::uint64_t{1} << 62);
@@ -117,7 +129,8 @@ int main(int argc, char** argv) {
     std::string end;
     put_uvar(end, 1);
     end.push_back(0);
-    put_uvar(end, mode == "far-offset" ? 10 : std::uint64_t{1} << 60);
+    // The listed size, except where the size itself is the lie.
+    put_uvar(end, mode == "big-end" || mode == "huge-file" ? std::uint64_t{1} << 60 : listed);
     send(33, end);
   }
 }

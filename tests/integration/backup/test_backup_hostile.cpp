@@ -69,6 +69,38 @@ TEST(BackupHostile, FileEndBeyondTheAnnouncedSizeIsAProtocolError) {
   EXPECT_TRUE(coffer::snapshot::list_complete(t / "repo", "h").empty());
 }
 
+TEST(BackupHostile, HoleInAFileListedWithoutHolesIsAProtocolError) {
+  TempDir t;
+  auto r = backup_with(t, "dense-gap");
+  ASSERT_TRUE(r.exit_code) << "B still busy after 30 s with a 1 TiB hole in a dense file: "
+                           << r.err;
+  EXPECT_EQ(*r.exit_code, 1) << r.err;
+  EXPECT_NE(
+      r.err.find("read protocol from local agent: a hole at the end of f, listed without holes"),
+      std::string::npos)
+      << r.err;
+}
+
+TEST(BackupHostile, DeltaExpandingBeyondTheAnnouncedSizeIsAProtocolError) {
+  TempDir t;
+  // A previous version of f, so that B asks for a delta.
+  write_random(t / "src/f", 1000, 3);
+  fs::create_directories(t / "repo");
+  ASSERT_EQ(
+      run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "h"}).exit_code,
+      0);
+  auto r = backup_with(t, "delta-bomb");
+  ASSERT_TRUE(r.exit_code) << "B still busy after 30 s with a delta bomb: " << r.err;
+  EXPECT_EQ(*r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(
+                "read protocol from local agent: delta result larger than the announced size of f"),
+            std::string::npos)
+      << r.err;
+  // B stopped at the bound: the staging file never grew past the announced 1000 bytes.
+  for (const auto& e : fs::directory_iterator(t / "repo/hosts/h/.in-progress/staging"))
+    EXPECT_LE(fs::file_size(e.path()), 1000u) << e.path();
+}
+
 TEST(BackupHostile, SigtermWhileWaitingForASilentAgentExits130) {
   TempDir t;
   write_text(t / "src/real", "x");

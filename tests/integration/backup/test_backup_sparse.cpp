@@ -100,6 +100,18 @@ TEST(BackupSparse, HundredGibibyteHoleCostsNothingOnEitherSide) {
   fs::path tree3 = latest_tree(t / "repo", "s");
   EXPECT_EQ(stat_of(tree3 / "disk.img").st_ino, stat_of(tree2 / "disk.img").st_ino);
 
+  // Only the mode changes: a local copy on B, which keeps the holes.
+  ASSERT_EQ(::chmod((t / "src/disk.img").c_str(), 0600), 0);
+  auto chmodded = run_coffer_bounded(
+      {"backup", (t / "src").native(), (t / "repo").native(), "--name", "s"}, 30s);
+  ASSERT_TRUE(chmodded.exit_code) << "backup after chmod still running after 30 s: "
+                                  << chmodded.err;
+  ASSERT_EQ(*chmodded.exit_code, 0) << chmodded.err;
+  fs::path tree_mode = latest_tree(t / "repo", "s");
+  EXPECT_NE(stat_of(tree_mode / "disk.img").st_ino, stat_of(tree3 / "disk.img").st_ino);
+  EXPECT_EQ(stat_of(tree_mode / "disk.img").st_mode & 07777, 0600u);
+  expect_sparse_copy(tree_mode / "disk.img", t / "src/disk.img");
+
   // A dense new version of a sparse file: no librsync signature of the 100 GiB previous
   // version (it would read every byte of the hole); the data travels.
   write_random(t / "src/disk.img", 1 << 20, 5);
