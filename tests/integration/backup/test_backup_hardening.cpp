@@ -100,3 +100,23 @@ TEST(BackupDryRun, MissingRepositoryAndEmptySourceAreStillErrors) {
             1);
   EXPECT_FALSE(fs::exists(t / "repo/hosts"));
 }
+
+TEST(BackupExclude, AnExcludeThatMatchesEverythingIsRefusedLikeAnEmptySource) {
+  TempDir t;
+  write_text(t / "src/a", "x");
+  write_text(t / "src/dir/b", "y");
+  fs::create_directories(t / "repo");
+  for (const char* pattern : {"*", "/*"}) {
+    SCOPED_TRACE(pattern);
+    auto r = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--exclude", pattern});
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.err.find("excluded"), std::string::npos) << r.err;
+    EXPECT_TRUE(coffer::snapshot::list_complete(t / "repo", "src").empty());
+    EXPECT_FALSE(fs::exists(t / "repo/hosts/src/.in-progress"));
+  }
+  // What is left after the filter decides: one file kept is a snapshot.
+  auto kept = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--include", "a",
+                          "--exclude", "*"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.err;
+  EXPECT_EQ(coffer::snapshot::list_complete(t / "repo", "src").size(), 1u);
+}
