@@ -55,6 +55,15 @@ BackupResult from_stats(const ReceiverStats& s) {
   r.bytes_to_receiver = s.bytes_received;
   r.bytes_to_sender = s.bytes_sent;
   r.warnings = s.warnings;
+  r.dry_run = s.dry_run;
+  r.new_files = s.new_files;
+  r.new_bytes = s.new_bytes;
+  r.changed_files = s.changed_files;
+  r.changed_bytes = s.changed_bytes;
+  r.metadata_files = s.metadata_files;
+  r.metadata_bytes = s.metadata_bytes;
+  r.unchanged_files = s.unchanged_files;
+  r.unchanged_bytes = s.unchanged_bytes;
   return r;
 }
 
@@ -85,7 +94,7 @@ BackupResult pull(ByteStream& stream, const BackupRequest& req, const std::strin
                   std::shared_ptr<std::future<PreviousSnapshot>> prefetched) {
   Channel ch(stream);
   client_hello(ch, 'S', sender_params(source_path, req));
-  ReceiverOptions ro{req.repo, host, req.source, std::move(prefetched)};
+  ReceiverOptions ro{req.repo, host, req.source, std::move(prefetched), req.dry_run};
   BackupResult r = from_stats(run_receiver(ch, ro, warn));
   ch.close_write();
   return r;
@@ -145,7 +154,10 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     ReadAheadStream read_ahead(*stream);
     Channel ch(read_ahead);
     try {
-      client_hello(ch, 'R', {{"repo", repo_remote->path}, {"name", host}, {"source", req.source}});
+      Params params{{"repo", repo_remote->path}, {"name", host}, {"source", req.source}};
+      // An agent too old to know "dry-run" refuses the key: it never writes a real snapshot.
+      if (req.dry_run) params.emplace_back("dry-run", "1");
+      client_hello(ch, 'R', params);
       WalkOptions walk = walk_options(req.filter_rules, req.one_file_system);
       SenderOptions so{fs::path(req.source), walk};
       run_sender(ch, so, warn);
@@ -230,7 +242,7 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       fail(ErrorKind::failed, "start agent", "", "this agent only sends (--send-only)");
     std::string path, name, source;
     std::vector<std::string> rules;
-    bool one_fs = false;
+    bool one_fs = false, dry_run = false;
     for (const auto& [k, v] : params) {
       if (k == "path" && role == 'S') path = v;
       else if (k == "filter" && role == 'S') rules.push_back(v);
@@ -238,6 +250,7 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       else if (k == "repo" && role == 'R') path = v;
       else if (k == "name" && role == 'R') name = v;
       else if (k == "source" && role == 'R') source = v;
+      else if (k == "dry-run" && role == 'R') dry_run = v == "1";
       else fail(ErrorKind::failed, "start agent", k, "unknown request parameter");
     }
     if (path.empty()) fail(ErrorKind::failed, "start agent", "", "no path requested");
@@ -257,7 +270,7 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       return st.warnings;
     }
     if (!snapshot::valid_host_name(name)) fail(ErrorKind::usage, "use snapshot name", name, "invalid name");
-    ReceiverOptions ro{path, name, source, nullptr};
+    ReceiverOptions ro{path, name, source, nullptr, dry_run};
     ReceiverStats st = run_receiver(ch, ro, warn);
     ch.flush();
     return st.warnings;

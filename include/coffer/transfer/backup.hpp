@@ -23,6 +23,8 @@ struct BackupRequest {
   std::string remote_command = "coffer";  // split like a shell would; "agent" is appended
   // Local SOURCE and REPO: the agent command; empty runs this very binary (/proc/self/exe).
   std::string local_agent_command;
+  // Walk and compare only: no snapshot, no in-progress directory, `latest` unchanged.
+  bool dry_run = false;
 };
 
 struct BackupResult {
@@ -38,6 +40,12 @@ struct BackupResult {
   std::uint64_t bytes_to_receiver = 0;  // protocol bytes A -> B
   std::uint64_t bytes_to_sender = 0;    // protocol bytes B -> A
   std::uint64_t warnings = 0;
+  // A dry run: what a real run would do with the regular files (snapshot stays empty).
+  bool dry_run = false;
+  std::uint64_t new_files = 0, new_bytes = 0;              // not in the previous snapshot
+  std::uint64_t changed_files = 0, changed_bytes = 0;      // other content: deltas or data
+  std::uint64_t metadata_files = 0, metadata_bytes = 0;    // same content, other metadata
+  std::uint64_t unchanged_files = 0, unchanged_bytes = 0;  // would be hard links
 };
 
 using WarningFn = std::function<void(std::string_view path, std::string_view message)>;
