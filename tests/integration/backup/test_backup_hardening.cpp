@@ -111,6 +111,7 @@ TEST(BackupExclude, AnExcludeThatMatchesEverythingIsRefusedLikeAnEmptySource) {
     auto r = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--exclude", pattern});
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.err.find("excluded"), std::string::npos) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
     EXPECT_TRUE(coffer::snapshot::list_complete(t / "repo", "src").empty());
     EXPECT_FALSE(fs::exists(t / "repo/hosts/src/.in-progress"));
   }
@@ -119,4 +120,32 @@ TEST(BackupExclude, AnExcludeThatMatchesEverythingIsRefusedLikeAnEmptySource) {
                           "--exclude", "*"});
   ASSERT_EQ(kept.exit_code, 0) << kept.err;
   EXPECT_EQ(coffer::snapshot::list_complete(t / "repo", "src").size(), 1u);
+}
+
+TEST(BackupErrors, AreOneLineAndEmptyArgumentsAreUsageErrors) {
+  TempDir t;
+  write_text(t / "src/f", "x");
+  fs::create_directories(t / "empty");
+  fs::create_directories(t / "repo");
+  std::string src = (t / "src").native(), repo = (t / "repo").native();
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"backup", "", repo}, 2, "SOURCE"},
+           {{"backup", src, ""}, 2, "REPO"},
+           {{"backup", (t / "empty").native(), repo}, 1, "empty"},
+           {{"backup", (t / "missing").native(), repo}, 1, "No such file"},
+           {{"backup", src, (t / "nope").native()}, 10, "nope"},
+       }) {
+    SCOPED_TRACE(c.args[1] + " -> " + c.args[2]);
+    auto r = run_coffer(c.args);
+    EXPECT_EQ(r.exit_code, c.code) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("filesystem error"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(t / "repo/hosts"));
 }
