@@ -7,7 +7,8 @@
 
 namespace coffer::transfer {
 
-// Returns the fd, or -errno. An empty path opens the directory itself.
+// Returns the fd, or -errno. An empty path opens the directory itself. Paths longer than
+// PATH_MAX are opened piece by piece (each piece beneath the last), never refused for length.
 int open_beneath(int rootfd, const std::string& path, int flags, mode_t mode = 0) noexcept;
 
 }  // namespace coffer::transfer

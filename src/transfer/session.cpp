@@ -88,6 +88,17 @@ std::vector<std::string> agent_argv(const BackupRequest& req) {
   return argv;
 }
 
+// What the remote agent (or the shell before it) last wrote to stderr belongs to the error it
+// explains: one line, not a warning line and an error line.
+[[noreturn]] void rethrow_with_agent_stderr(const Error& e, const std::string& peer,
+                                            const std::string& line) {
+  if (line.empty() || std::string_view(e.what()).find(line) != std::string_view::npos) throw e;
+  std::string reason = e.reason();
+  if (e.code()) reason += (reason.empty() ? "" : ": ") + e.code().message();
+  throw Error(e.kind(), e.operation(), e.subject(),
+              reason + " (agent on " + peer + ": " + line + ")");
+}
+
 // Pull: we receive; the agent at the other end of `stream` sends.
 BackupResult pull(ByteStream& stream, const BackupRequest& req, const std::string& source_path,
                   const std::string& host, const WarningFn& warn,
@@ -144,9 +155,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     try {
       result = pull(*stream, req, src_remote->path, host, warn, prefetched);
     } catch (const Error& e) {
-      std::string line = stream->last_stderr_line();
-      if (!line.empty()) log::warn("agent on {}: {}", stream->peer(), line);
-      throw;
+      rethrow_with_agent_stderr(e, stream->peer(), stream->last_stderr_line());
     }
     stream->exit_status();
   } else if (repo_remote) {
@@ -167,9 +176,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
       result = from_stats(decode_summary(d));
       ch.close_write();
     } catch (const Error& e) {
-      std::string line = stream->last_stderr_line();
-      if (!line.empty()) log::warn("agent on {}: {}", stream->peer(), line);
-      throw;
+      rethrow_with_agent_stderr(e, stream->peer(), stream->last_stderr_line());
     }
     stream->exit_status();
   } else {
@@ -216,7 +223,7 @@ bool allowed(const fs::path& p, const std::vector<fs::path>& allow) {
 
 }  // namespace
 
-std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const WarningFn& warn) {
+AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& opts, const WarningFn& warn) {
   FdStream stream(in_fd, out_fd, "client");
   Channel ch(stream);
   Frame f = ch.receive();
@@ -267,15 +274,19 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       // Wait for the receiver's SUMMARY (or its end of stream) before going away.
       Frame s = ch.receive();
       if (s.type != Msg::summary) ch.unexpected(s, "the end of the transfer");
-      return st.warnings;
+      return {st.warnings, std::nullopt, {}};
     }
     if (!snapshot::valid_host_name(name)) fail(ErrorKind::usage, "use snapshot name", name, "invalid name");
     ReceiverOptions ro{path, name, source, nullptr, dry_run};
     ReceiverStats st = run_receiver(ch, ro, warn);
     ch.flush();
-    return st.warnings;
+    return {st.warnings, std::nullopt, {}};
+  } catch (const PeerError& e) {
+    return {0, e.kind(), e.what()};  // the client's own error: it reports it
   } catch (const Error& e) {
-    send_error(ch, e.what());
+    // Told to the client, which prints it: printed here too it would be a second line (a local
+    // agent shares the terminal; an SSH agent's stderr is shown by the client).
+    if (send_error(ch, e.what())) return {0, e.kind(), e.what()};
     throw;
   }
 }

@@ -8,9 +8,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "coffer/util/error.hpp"
 
 namespace coffer::transfer {
 
@@ -70,8 +73,17 @@ struct AgentOptions {
   std::vector<std::filesystem::path> allow;  // empty: any path
 };
 
+struct AgentOutcome {
+  std::uint64_t warnings = 0;
+  // The run failed and the client has the error already (it sent it, or the agent sent it in an
+  // ERROR frame): the client prints it, so the agent only exits with this kind's code.
+  std::optional<ErrorKind> failed;
+  std::string message;
+};
+
 // `coffer agent`: speaks the protocol on stdin/stdout; all parameters come from the client's
-// HELLO, checked against `options`. Returns the number of warnings.
-std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& options, const WarningFn& on_warning);
+// HELLO, checked against `options`. Throws only errors the client could not be told about.
+AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& options,
+                       const WarningFn& on_warning);
 
 }  // namespace coffer::transfer

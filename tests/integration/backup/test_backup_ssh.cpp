@@ -153,3 +153,27 @@ TEST(BackupSsh, DryRunPullAndPushWriteNothing) {
     EXPECT_FALSE(fs::exists(t / "repo/hosts/h/.in-progress"));
   }
 }
+
+TEST(BackupSsh, ErrorsOnEitherSideAreOneLine) {
+  auto& sshd = SshdEnvironment::sshd();
+  TempDir t;
+  fs::create_directories(t / "empty");
+  write_text(t / "src/f", "x");
+  fs::create_directories(t / "repo");
+  // Pull: the agent on A fails (empty source); push: the agent on B fails (no REPO).
+  auto pull = coffer_ssh({"backup", remote(sshd.alias(), t / "empty"), (t / "repo").native()});
+  EXPECT_EQ(pull.exit_code, 1);
+  EXPECT_NE(pull.err.find("empty"), std::string::npos) << pull.err;
+  EXPECT_EQ(count_lines(pull.err), 1) << pull.err;
+  auto push =
+      coffer_ssh({"backup", (t / "src").native(), remote(sshd.alias(), t / "nope"), "--name", "p"});
+  EXPECT_NE(push.exit_code, 0);
+  EXPECT_NE(push.err.find("nope"), std::string::npos) << push.err;
+  EXPECT_EQ(count_lines(push.err), 1) << push.err;
+  // An agent that cannot even start: what it said is part of the one error line.
+  auto bad = run_coffer({"backup", remote(sshd.alias(), t / "src"), (t / "repo").native(),
+                         "--remote-command", "/nonexistent/coffer"},
+                        {}, sshd.env());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+}
