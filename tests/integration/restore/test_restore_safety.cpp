@@ -203,3 +203,42 @@ TEST(RestoreSafety, WithoutRootOwnersAreSkippedWithOneWarningLine) {
   auto diffs = compare_trees(t / "src", t / "out", o);
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
 }
+
+TEST(RestoreSafety, VerifyFindsContentThatDiffersFromTheCatalog) {
+  TempDir t;
+  make_bulk_tree(t / "src", 7, 1000, 6);
+  backup(t / "src", t / "repo");
+  // Bit rot in B's tree: same size, other bytes; only the catalog's BLAKE2b can tell.
+  fs::path tree = coffer::snapshot::list_complete(t / "repo", "h").back().tree();
+  std::string data = coffer::read_file(tree / "d2/file2");
+  data[500] = static_cast<char>(data[500] ^ 0x01);
+  fs::remove(tree / "d2/file2");
+  write_text(tree / "d2/file2", data);
+  auto plain = run_coffer({"restore", (t / "repo").native(), "latest", (t / "plain").native()});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  auto r =
+      run_coffer({"restore", (t / "repo").native(), "latest", (t / "out").native(), "--verify"});
+  EXPECT_EQ(r.exit_code, 13) << r.err;
+  EXPECT_EQ(lines_containing(r.err, "d2/file2"), 2) << r.err;  // the warning and the error line
+}
+
+TEST(RestoreSafety, DeleteRemovesLinksInTargetNotWhatTheyPointTo) {
+  TempDir t;
+  make_bulk_tree(t / "src", 7, 100, 8);
+  backup(t / "src", t / "repo");
+  write_text(t / "outside/precious", "keep me\n");
+  ASSERT_EQ(
+      run_coffer({"restore", (t / "repo").native(), "latest", (t / "out").native()}).exit_code, 0);
+  fs::create_directory_symlink(t / "outside", t / "out/d0/link-out");
+  write_text(t / "out/d1/extra.log", "extra");
+  write_text(t / "out/keep.tmp", "excluded, so not ours to delete");
+  auto r = run_coffer({"restore", (t / "repo").native(), "latest", (t / "out").native(),
+                       "--overwrite", "if-changed", "--delete", "--exclude", "*.tmp"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(coffer::read_file(t / "outside/precious"), "keep me\n");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(t / "out/d0/link-out")));
+  EXPECT_FALSE(fs::exists(t / "out/d1/extra.log"));
+  EXPECT_TRUE(fs::exists(t / "out/keep.tmp"));
+  fs::remove(t / "out/keep.tmp");
+  EXPECT_EQ(rsync_changes(t / "src", t / "out"), "");
+}
