@@ -82,6 +82,8 @@ int run(int argc, char** argv) {
   register_snapshot_commands(app, ctx);
   register_replicate_commands(app, ctx);
   register_run_command(app, ctx);
+  register_restore_commands(app, ctx);
+  register_browse_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
