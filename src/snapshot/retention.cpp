@@ -1,9 +1,9 @@
 #include "coffer/snapshot/retention.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <fmt/format.h>
 
 #include "coffer/util/error.hpp"
 
@@ -27,20 +27,27 @@ std::int64_t period_of(KeepRule rule, std::time_t t, std::int64_t index) {
   std::tm tm = utc(t);
   std::int64_t year = tm.tm_year + 1900;
   switch (rule) {
-    case KeepRule::last: return index;
-    case KeepRule::hourly: return floor_div(t, 3600);
-    case KeepRule::daily: return floor_div(t, 86400);
+    case KeepRule::last:
+      return index;
+    case KeepRule::hourly:
+      return floor_div(t, 3600);
+    case KeepRule::daily:
+      return floor_div(t, 86400);
     case KeepRule::weekly: {
       // ISO weeks run Monday to Sunday; 1970-01-01 was a Thursday, so day d's Monday is
       // d - ((d + 3) mod 7). The Monday's day number names the week (and its ISO year).
       std::int64_t day = floor_div(t, 86400);
       return day - (((day + 3) % 7) + 7) % 7;
     }
-    case KeepRule::monthly: return year * 12 + tm.tm_mon;
-    case KeepRule::half_yearly: return year * 2 + (tm.tm_mon >= 6 ? 1 : 0);
-    case KeepRule::yearly: return year;
+    case KeepRule::monthly:
+      return year * 12 + tm.tm_mon;
+    case KeepRule::half_yearly:
+      return year * 2 + (tm.tm_mon >= 6 ? 1 : 0);
+    case KeepRule::yearly:
+      return year;
     case KeepRule::within:
-    case KeepRule::latest: break;
+    case KeepRule::latest:
+      break;
   }
   return 0;
 }
@@ -75,15 +82,24 @@ std::string RetentionPolicy::describe() const {
 
 std::string_view keep_rule_name(KeepRule r) {
   switch (r) {
-    case KeepRule::last: return "last";
-    case KeepRule::hourly: return "hourly";
-    case KeepRule::daily: return "daily";
-    case KeepRule::weekly: return "weekly";
-    case KeepRule::monthly: return "monthly";
-    case KeepRule::half_yearly: return "half-yearly";
-    case KeepRule::yearly: return "yearly";
-    case KeepRule::within: return "within";
-    case KeepRule::latest: return "latest";
+    case KeepRule::last:
+      return "last";
+    case KeepRule::hourly:
+      return "hourly";
+    case KeepRule::daily:
+      return "daily";
+    case KeepRule::weekly:
+      return "weekly";
+    case KeepRule::monthly:
+      return "monthly";
+    case KeepRule::half_yearly:
+      return "half-yearly";
+    case KeepRule::yearly:
+      return "yearly";
+    case KeepRule::within:
+      return "within";
+    case KeepRule::latest:
+      return "latest";
   }
   return "?";
 }

@@ -23,7 +23,9 @@ std::time_t at(int y, int mo, int d, int h = 3, int mi = 0, int s = 0) {
   return ::timegm(&tm);
 }
 
-RetentionCandidate snap(std::time_t t) { return {format_timestamp(t), t}; }
+RetentionCandidate snap(std::time_t t) {
+  return {format_timestamp(t), t};
+}
 
 std::vector<RetentionCandidate> daily_from(std::time_t first, int days) {
   std::vector<RetentionCandidate> out;
@@ -78,13 +80,11 @@ TEST(Retention, AYearOfDailySnapshots) {
   ASSERT_EQ(ds.size(), 365u);
   EXPECT_EQ(ds.front().name, "2025-01-01T03-00-00Z");  // oldest first
   // 2025-12-31 is a Wednesday: ISO weeks end on Sun 28, 21, 14 December.
-  std::set<std::string> want = names({at(2025, 12, 25), at(2025, 12, 26), at(2025, 12, 27),
-                                      at(2025, 12, 28), at(2025, 12, 29), at(2025, 12, 30),
-                                      at(2025, 12, 31), at(2025, 12, 21), at(2025, 12, 14),
-                                      at(2025, 1, 31), at(2025, 2, 28), at(2025, 3, 31),
-                                      at(2025, 4, 30), at(2025, 5, 31), at(2025, 6, 30),
-                                      at(2025, 7, 31), at(2025, 8, 31), at(2025, 9, 30),
-                                      at(2025, 10, 31), at(2025, 11, 30)});
+  std::set<std::string> want = names(
+      {at(2025, 12, 25), at(2025, 12, 26), at(2025, 12, 27), at(2025, 12, 28), at(2025, 12, 29),
+       at(2025, 12, 30), at(2025, 12, 31), at(2025, 12, 21), at(2025, 12, 14), at(2025, 1, 31),
+       at(2025, 2, 28),  at(2025, 3, 31),  at(2025, 4, 30),  at(2025, 5, 31),  at(2025, 6, 30),
+       at(2025, 7, 31),  at(2025, 8, 31),  at(2025, 9, 30),  at(2025, 10, 31), at(2025, 11, 30)});
   EXPECT_EQ(kept(ds), want);
   EXPECT_EQ(reasons_of(ds, at(2025, 12, 31)),
             (std::vector<std::string>{"last", "daily", "weekly", "monthly", "yearly"}));
@@ -156,7 +156,8 @@ TEST(Retention, PeriodsAreUtcCalendarPeriods) {
     for (int m = 1; m <= 12; ++m) in.push_back(snap(at(y, m, 10)));
   p = {};
   p.half_yearly = 3;
-  EXPECT_EQ(kept(apply_retention(p, in)), names({at(2025, 12, 10), at(2025, 6, 10), at(2024, 12, 10)}));
+  EXPECT_EQ(kept(apply_retention(p, in)),
+            names({at(2025, 12, 10), at(2025, 6, 10), at(2024, 12, 10)}));
   expect_stable(p, in);
 }
 
@@ -219,9 +220,12 @@ TEST(Retention, TheNewestIsAlwaysKeptAndAnEmptyPolicyIsRefused) {
   auto in = daily_from(at(2026, 1, 1), 40);
   for (int rule = 0; rule < 8; ++rule) {
     RetentionPolicy p;
-    int* counts[] = {&p.last, &p.hourly, &p.daily, &p.weekly, &p.monthly, &p.half_yearly, &p.yearly};
-    if (rule < 7) *counts[rule] = 1;
-    else p.within = CalendarDuration{0, 0, 0, 1};
+    int* counts[] = {&p.last,    &p.hourly,      &p.daily, &p.weekly,
+                     &p.monthly, &p.half_yearly, &p.yearly};
+    if (rule < 7)
+      *counts[rule] = 1;
+    else
+      p.within = CalendarDuration{0, 0, 0, 1};
     auto ds = apply_retention(p, in);
     EXPECT_TRUE(ds.back().keep()) << p.describe();
     EXPECT_EQ(kept(ds).size(), 1u) << p.describe();
