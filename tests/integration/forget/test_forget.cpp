@@ -157,3 +157,18 @@ TEST(Forget, InterruptedForgetLeavesEachSnapshotWholeOrGoneAndTheNextRunFinishes
   EXPECT_TRUE(landed) << "no kill landed while snapshots were being removed";
   EXPECT_EQ(fingerprint(t / "repo/hosts/h" / snaps.back()), before[snaps.back()]);
 }
+
+TEST(Forget, RunDryRunShowsTheRetentionOfEachSource) {
+  TempDir t;
+  write_text(t / "c.toml", "runtime_dir = \"" + (t / "run").native() + "\"\n[vault]\nimage = \"" +
+                               (t / "vault.img").native() +
+                               "\"\n[[source]]\nname = \"web1\"\npath = \"/srv\"\n"
+                               "[retention]\nlast = 2\ndaily = 5\nweekly = 0\nmonthly = 0\n"
+                               "yearly = 0\nwithin = \"10d\"\n");
+  auto r = run_coffer({"-c", (t / "c.toml").native(), "run", "--dry-run"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("would apply [retention] to hosts/web1: keep last 2, daily 5, within 10d"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(fs::exists(t / "vault.img"));
+}
