@@ -1,8 +1,8 @@
 // coffer run: the nightly chain from the config. For each source, a snapshot in the vault;
 // close the vault; for each target, replicate (and with --verify, verify); one exit code.
-#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
+#include <fmt/format.h>
 #include <optional>
 
 #include "coffer/replicate/manifest.hpp"
@@ -32,9 +32,7 @@ class Outcome {
   explicit Outcome(Context& ctx) : ctx_(ctx) {}
   void failed(const std::string& step, const Error& e) {
     log::warn("{} failed: {}", step, e.what());
-    ctx_.emit_json({{"type", "step_failed"},
-                    {"step", step},
-                    {"kind", kind_name(e.kind())},
+    ctx_.emit_json({{"type", "step_failed"}, {"step", step}, {"kind", kind_name(e.kind())},
                     {"message", e.what()}});
     if (!first_) first_ = exit_code_for(e.kind());
     ++failures_;
@@ -107,7 +105,8 @@ void backup_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
 }
 
 void replicate_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
-                     const vault::Location& where, const config::Credentials& creds, Outcome& out) {
+                     const vault::Location& where, const config::Credentials& creds,
+                     Outcome& out) {
   // The vault lock keeps `vault open` away while the image is read.
   FileLock lock(where.lock_path());
   rep::VaultFacts facts = vault_facts(where);
@@ -166,11 +165,9 @@ int run_chain(Context& ctx, const RunArgs& args) {
   Outcome out(ctx);
   backup_phase(ctx, cfg, args, where, creds, out);
   replicate_phase(ctx, cfg, args, where, creds, out);
-  ctx.say(fmt::format("run finished: {}", out.failures()
-                                              ? fmt::format("{} step(s) failed", out.failures())
-                                              : std::string("every step succeeded")));
-  ctx.emit_json(
-      {{"type", "run_finished"}, {"failures", out.failures()}, {"exit_code", out.exit_code()}});
+  ctx.say(fmt::format("run finished: {}", out.failures() ? fmt::format("{} step(s) failed", out.failures())
+                                                         : std::string("every step succeeded")));
+  ctx.emit_json({{"type", "run_finished"}, {"failures", out.failures()}, {"exit_code", out.exit_code()}});
   return out.exit_code();
 }
 
@@ -179,9 +176,8 @@ int run_chain(Context& ctx, const RunArgs& args) {
 void register_run_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand(
-      "run",
-      "The nightly chain from the config: back up every source into the vault, close it, "
-      "replicate to every target");
+      "run", "The nightly chain from the config: back up every source into the vault, close it, "
+             "replicate to every target");
   args->secrets.add_to(*cmd);
   cmd->add_flag("--verify", args->verify, "After replicating, have each C verify its copy");
   cmd->add_option("--wait", args->wait_seconds,
