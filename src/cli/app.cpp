@@ -84,6 +84,7 @@ int run(int argc, char** argv) {
   register_run_command(app, ctx);
   register_restore_commands(app, ctx);
   register_browse_commands(app, ctx);
+  register_forget_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -66,5 +66,6 @@ void register_replicate_commands(CLI::App& app, Context& ctx);
 void register_run_command(CLI::App& app, Context& ctx);
 void register_restore_commands(CLI::App& app, Context& ctx);
 void register_browse_commands(CLI::App& app, Context& ctx);
+void register_forget_command(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli
