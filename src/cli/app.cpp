@@ -82,6 +82,7 @@ int run(int argc, char** argv) {
   register_snapshot_commands(app, ctx);
   register_replicate_commands(app, ctx);
   register_run_command(app, ctx);
+  register_image_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

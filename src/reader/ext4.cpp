@@ -1,5 +1,7 @@
 // reader::FileSystem: ext4 read with libext2fs through image_io_manager (docs/reader.md).
+extern "C" {  // com_err.h declares no C linkage of its own
 #include <et/com_err.h>
+}
 #include <ext2fs/ext2fs.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
