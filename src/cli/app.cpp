@@ -85,6 +85,7 @@ int run(int argc, char** argv) {
   register_restore_commands(app, ctx);
   register_browse_commands(app, ctx);
   register_forget_command(app, ctx);
+  register_image_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
