@@ -9,6 +9,7 @@
 
 #include "change_scan.hpp"
 #include "client.hpp"
+#include "coffer/config/config.hpp"
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
@@ -354,9 +355,8 @@ void refuse_open_vault(const VaultFacts& vault) {
 }
 
 std::uint32_t check_block_size(std::uint64_t size) {
-  if (size < 4096 || size > (64u << 20) || (size & (size - 1)) != 0)
-    fail(ErrorKind::usage, "set block size", format_size(size),
-         "must be a power of two from 4K to 64M");
+  if (!config::valid_block_size(size))
+    fail(ErrorKind::usage, "set block size", format_size(size), config::kBlockSizeRule);
   return static_cast<std::uint32_t>(size);
 }
 

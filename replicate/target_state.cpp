@@ -1,12 +1,13 @@
 #include "target_state.hpp"
 
-#include <cerrno>
-#include <charconv>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <unistd.h>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"
@@ -72,8 +73,20 @@ void save_report(const std::filesystem::path& path, const std::optional<RunRecor
 }  // namespace
 
 std::filesystem::path target_state_dir(const std::filesystem::path& image, const std::string& target) {
-  std::filesystem::path abs = std::filesystem::absolute(image).lexically_normal();
-  return std::filesystem::path(abs.native() + ".coffer") / "targets" / target;
+  // Named by the image's real path, so a symlink, ./ or a relative spelling finds the same
+  // state; a fork of it would later raise a false integrity alarm. A second hard link has
+  // another real path and cannot be told from here, so an image with several names is refused.
+  struct stat st {};
+  if (::stat(image.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1)
+    fail(ErrorKind::failed, "find the replication state of", image.native(),
+         fmt::format("the image has {} hard links; its state on B (IMAGE.coffer/) is kept beside "
+                     "its real path, so coffer replicates an image with one name only: remove "
+                     "the other links",
+                     st.st_nlink));
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::weakly_canonical(image, ec);
+  if (ec) real = std::filesystem::absolute(image).lexically_normal();
+  return std::filesystem::path(real.native() + ".coffer") / "targets" / target;
 }
 
 TargetState::TargetState(const std::filesystem::path& image, std::string name)

@@ -31,6 +31,7 @@ void grow(const Location& where, const config::Credentials& creds, std::uint64_t
     fail(ErrorKind::failed, "grow", where.image.native(),
          "the vault is open at " + seen.mounted_at->native() + "; close it first");
   if (seen.is_stale()) tear_down(where, seen);
+  refuse_foreign_loop_devices(where.image, "grow");
 
   struct stat st {};
   if (::stat(where.image.c_str(), &st) != 0) throw_errno("stat", where.image, errno);

@@ -1,12 +1,13 @@
 #include "runtime_state.hpp"
 
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <sodium.h>
-#include <sys/stat.h>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"
@@ -14,28 +15,49 @@
 #include "coffer/util/log.hpp"
 #include "coffer/util/secret.hpp"
 #include "coffer/util/units.hpp"
+#include "loop_devices.hpp"
 #include "luks_device.hpp"
 #include "mounts.hpp"
 
 namespace coffer::vault {
 
-std::string Location::mapping_name() const {
-  // The name must be stable across runs (to find a stale mapping after a crash) and differ
-  // between vaults: the image's file name for humans, a hash of its real path for uniqueness.
+namespace {
+
+// The mapping named in a state file that records `image` (spelled as recorded: the real path at
+// open time). Finds a vault whose image was deleted or moved away while it was open.
+std::optional<std::string> mapping_recorded_for(const Location& where) {
   std::error_code ec;
-  std::filesystem::path real = std::filesystem::weakly_canonical(image, ec);
-  if (ec) real = std::filesystem::absolute(image);
-  ensure_sodium();
-  std::array<unsigned char, 8> h{};
-  crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(real.c_str()),
-                     real.native().size(), nullptr, 0);
-  std::string stem;
-  const std::string name = image.stem().native();  // a named copy: the temporary would dangle
-  for (char c : name) {
-    if (stem.size() >= 24) break;
-    stem += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  std::filesystem::path real = std::filesystem::weakly_canonical(where.image, ec);
+  if (ec) return std::nullopt;
+  for (const auto& entry : std::filesystem::directory_iterator(where.runtime_dir, ec)) {
+    if (entry.path().extension() != ".state") continue;
+    try {
+      auto j = nlohmann::json::parse(read_file(entry.path()));
+      if (j.at("image").get<std::string>() == real.native())
+        return j.at("mapping").get<std::string>();
+    } catch (const std::exception&) {
+      continue;  // torn or foreign: not this vault's
+    }
   }
-  return "coffer-" + stem + "-" + to_hex(h.data(), h.size());
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string Location::mapping_name() const {
+  // The vault's identity is the file itself, never its name as typed: the device and inode
+  // (st_rdev for a block device). Every spelling (symlink, ./, relative, a second hard link, a
+  // bind mount) finds the same lock, mapping and state, and the name is stable within a boot,
+  // which is as long as mappings and the runtime directory (a tmpfs) live.
+  struct stat st {};
+  if (::stat(image.c_str(), &st) != 0) {
+    int err = errno;
+    if (auto recorded = mapping_recorded_for(*this)) return *recorded;
+    throw_errno("open vault", image, err, err == ENOENT ? ErrorKind::missing : ErrorKind::failed);
+  }
+  if (S_ISBLK(st.st_mode))
+    return fmt::format("coffer-blk{}_{}", major(st.st_rdev), minor(st.st_rdev));
+  return fmt::format("coffer-{}_{}-{}", major(st.st_dev), minor(st.st_dev), st.st_ino);
 }
 
 std::filesystem::path Location::lock_path() const { return runtime_dir / (mapping_name() + ".lock"); }
@@ -126,6 +148,26 @@ void check_image(const std::filesystem::path& image) {
   if (static_cast<unsigned char>(head[6]) != 0 || static_cast<unsigned char>(head[7]) != 2)
     fail(ErrorKind::missing, "open vault", image.native(),
          "LUKS version " + std::to_string(static_cast<int>(head[7])) + ", coffer needs LUKS2");
+}
+
+std::filesystem::path real_image_path(const std::filesystem::path& image) {
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::weakly_canonical(image, ec);
+  return ec ? std::filesystem::absolute(image).lexically_normal() : real;
+}
+
+void refuse_foreign_loop_devices(const std::filesystem::path& image, std::string_view operation) {
+  struct stat st {};
+  if (::stat(image.c_str(), &st) != 0) throw_errno("stat", image, errno);
+  std::vector<std::string> loops = loop_devices_backed_by(st);
+  if (loops.empty()) return;
+  std::string list;
+  for (const auto& l : loops) list += (list.empty() ? "" : ", ") + l;
+  // Two writers of one ext4 corrupt it: whoever attached it (losetup, cryptsetup by hand) must
+  // let go first.
+  fail(ErrorKind::failed, std::string(operation), image.native(),
+       "the image is attached as " + list +
+           " by another program; detach it first (losetup -d, or close what uses it)");
 }
 
 }  // namespace coffer::vault

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "coffer/vault/vault.hpp"
 
@@ -34,6 +35,11 @@ struct Observed {
 Observed observe(const Location& where);
 // Unmounts and unmaps whatever `observed` found; used on stale leftovers and by close().
 void tear_down(const Location& where, const Observed& observed);
+
+// The image's real path (symlinks, ./ and .. resolved): how the state file records it.
+std::filesystem::path real_image_path(const std::filesystem::path& image);
+// Fails naming the loop devices (not coffer's mapping) that have the image attached.
+void refuse_foreign_loop_devices(const std::filesystem::path& image, std::string_view operation);
 
 // Checks the file is there and starts like a LUKS2 header: missing (exit 10) vs damaged (13).
 void check_image(const std::filesystem::path& image);

@@ -15,6 +15,7 @@
 #include "coffer/util/process.hpp"
 #include "coffer/util/signals.hpp"
 #include "coffer/util/units.hpp"
+#include "loop_devices.hpp"
 #include "luks_device.hpp"
 #include "mapping_guard.hpp"
 #include "mounts.hpp"
@@ -90,7 +91,6 @@ std::vector<KeySlot> create(const Location& where, const CreateOptions& options,
          "size " + format_size(options.size) + " is below the minimum of 64 MiB");
   require_device_mapper(where.image);
   ensure_runtime_dir(where);
-  FileLock lock(where.lock_path());
 
   UniqueFd fd;
   try {
@@ -102,6 +102,9 @@ std::vector<KeySlot> create(const Location& where, const CreateOptions& options,
     throw;
   }
   RemoveOnFailure cleanup(where.image);
+  // The lock is named by the file's identity, so it can be taken only once the file exists;
+  // O_EXCL already keeps a second create of the same path away.
+  FileLock lock(where.lock_path());
   if (::ftruncate(fd.get(), static_cast<off_t>(options.size)) != 0)
     throw_errno("set size of", where.image, errno);
   fd.reset();
@@ -134,14 +137,20 @@ std::filesystem::path open(const Location& where, const config::Credentials& cre
   FileLock lock(where.lock_path());
 
   Observed seen = observe(where);
-  if (seen.is_open())
+  if (seen.is_open()) {
+    // Through another name (symlink, hard link, ...) it is still the same file.
+    std::string as = seen.state->image == real_image_path(where.image)
+                         ? std::string()
+                         : " as " + seen.state->image.native();
     fail(ErrorKind::failed, "open vault", where.image.native(),
-         "already open, mounted at " + seen.mounted_at->native());
+         "already open" + as + ", mounted at " + seen.mounted_at->native());
+  }
   if (seen.is_stale()) {
     log::warn("cleaning up after an interrupted run: mapping {}{}", where.mapping_name(),
               seen.mounted_at ? ", mounted at " + seen.mounted_at->native() : std::string());
     tear_down(where, seen);
   }
+  refuse_foreign_loop_devices(where.image, "open vault");
 
   LuksDevice dev(where.image);
   dev.load();
@@ -157,7 +166,7 @@ std::filesystem::path open(const Location& where, const config::Credentials& cre
   check_interrupted("open vault");
 
   std::filesystem::path real = std::filesystem::canonical(target);
-  write_open_state(where, {std::filesystem::absolute(where.image), real, name, ::getpid()});
+  write_open_state(where, {real_image_path(where.image), real, name, ::getpid()});
   mounted.release();
   mapping.release();
   return real;
@@ -181,12 +190,12 @@ void close(const Location& where) {
 Status status(const Location& where) {
   Status s;
   s.image = where.image;
-  s.mapping = where.mapping_name();
   struct stat st {};
   if (::stat(where.image.c_str(), &st) != 0) {
     if (errno == ENOENT) return s;
     throw_errno("stat", where.image, errno);
   }
+  s.mapping = where.mapping_name();
   s.exists = true;
   s.file_size = static_cast<std::uint64_t>(st.st_size);
   s.allocated = static_cast<std::uint64_t>(st.st_blocks) * 512;
@@ -202,6 +211,8 @@ Status status(const Location& where) {
   s.mapped = seen.mapped;
   s.mounted_at = seen.mounted_at;
   s.stale = seen.is_stale();
+  // Our own mapping holds a loop device of the image; without it any loop device is foreign.
+  if (!s.mapped) s.foreign_loop_devices = loop_devices_backed_by(st);
   if (s.mounted_at) {
     struct statvfs vfs {};
     if (::statvfs(s.mounted_at->c_str(), &vfs) == 0) {

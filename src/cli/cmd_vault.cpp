@@ -99,7 +99,8 @@ nlohmann::json status_json(const vault::Status& s) {
                       {"mapped", s.mapped},
                       {"open", s.mounted_at && !s.stale},
                       {"stale", s.stale},
-                      {"mounted_at", s.mounted_at ? s.mounted_at->native() : ""}};
+                      {"mounted_at", s.mounted_at ? s.mounted_at->native() : ""},
+                      {"foreign_loop_devices", s.foreign_loop_devices}};
   if (s.mounted_at) {
     j["fs_size"] = s.fs_size;
     j["fs_free"] = s.fs_free;
@@ -119,6 +120,8 @@ void print_status(Context& ctx, const vault::Status& s) {
                       : s.mounted_at ? "open, mounted at " + s.mounted_at->native()
                                      : "closed";
   ctx.say(fmt::format("state:       {}", state));
+  for (const auto& loop : s.foreign_loop_devices)
+    ctx.say(fmt::format("attached:    as {} by another program (`vault open` refuses it)", loop));
   if (s.mounted_at && !s.stale)
     ctx.say(fmt::format("space:       {} free of {}", format_size(s.fs_free),
                         format_size(s.fs_size)));

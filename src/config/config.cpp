@@ -1,13 +1,15 @@
 #include "coffer/config/config.hpp"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cstdlib>
-#include <fmt/format.h>
+#include <map>
 #include <set>
-#include <toml++/toml.h>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
+#include "coffer/util/remote.hpp"
 #include "coffer/util/units.hpp"
 
 namespace coffer::config {
@@ -171,6 +173,40 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+// One address, user@domain: no spaces, commas or angle brackets. A domain without a dot is
+// allowed: root@localhost is what a local MTA delivers.
+bool valid_email(std::string_view a) {
+  auto at = a.find('@');
+  if (at == 0 || at == std::string_view::npos || a.find('@', at + 1) != std::string_view::npos)
+    return false;
+  std::string_view domain = a.substr(at + 1);
+  if (domain.empty() || domain.front() == '.' || domain.back() == '.' ||
+      domain.find("..") != std::string_view::npos)
+    return false;
+  for (char c : a)
+    if (static_cast<unsigned char>(c) <= ' ' || c == ',' || c == '<' || c == '>' || c == ';' ||
+        c == '"')
+      return false;
+  return true;
+}
+
+// A destination as replicate reaches it: remote [user@]host:DIR or a local directory, with the
+// path normalised (trailing '/', '.', '..'; a local one also through symlinks).
+std::string dest_key(const std::string& dest) {
+  auto norm = [](std::filesystem::path p) {
+    std::string n = p.lexically_normal().native();
+    while (n.size() > 1 && n.back() == '/') n.pop_back();
+    return n;
+  };
+  if (auto remote = parse_remote(dest)) {
+    remote->path = norm(remote->path.empty() ? "." : remote->path);
+    return format_remote(*remote);
+  }
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::weakly_canonical(dest, ec);
+  return norm(ec ? std::filesystem::absolute(dest) : real);
+}
+
 void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>& diags) {
   TableReader top(root, "", diags);
   top.path("runtime_dir", cfg.runtime_dir);
@@ -196,6 +232,13 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     r.string("path", s.path, true);
     r.strings("exclude", s.exclude);
     r.optional_path("exclude_from", s.exclude_from);
+    if (s.exclude_from && !std::filesystem::is_regular_file(*s.exclude_from)) {
+      // A missing pattern file would back up everything it was meant to leave out.
+      std::error_code ec;
+      bool exists = std::filesystem::exists(*s.exclude_from, ec);
+      r.report(*t->get("exclude_from"), "exclude_from",
+               (exists ? "not a regular file: " : "no such file: ") + s.exclude_from->native());
+    }
     r.boolean("one_file_system", s.one_file_system);
     r.string("remote_command", s.remote_command);
     cfg.sources.push_back(std::move(s));
@@ -212,6 +255,7 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     r.duration("within", cfg.retention.within);
   }
   names.clear();
+  std::map<std::string, std::string> dests;  // normalised dest -> target name
   i = 0;
   for (const toml::table* t : top.tables("target")) {
     TableReader r(*t, fmt::format("target[{}]", i++), diags);
@@ -219,10 +263,15 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     r.string("name", tg.name, true);
     check_name(r, *t, tg.name);
     r.string("dest", tg.dest, true);
+    if (const toml::node* n = t->get("dest"); n && !tg.dest.empty()) {
+      // Two targets on one replica would each take the other's generations for tampering.
+      std::string key = dest_key(tg.dest);
+      if (auto [it, fresh] = dests.emplace(key, tg.name); !fresh)
+        r.report(*n, "dest", "same destination as target '" + it->second + "'");
+    }
     r.size("block_size", tg.block_size);
-    if (tg.block_size < 4096 || tg.block_size > 64ull * 1024 * 1024 || tg.block_size % 4096) {
-      if (const toml::node* n = t->get("block_size"))
-        r.report(*n, "block_size", "must be a multiple of 4K between 4K and 64M");
+    if (!valid_block_size(tg.block_size)) {
+      if (const toml::node* n = t->get("block_size")) r.report(*n, "block_size", kBlockSizeRule);
     }
     r.string("remote_command", tg.remote_command);
     cfg.targets.push_back(std::move(tg));
@@ -230,12 +279,18 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
   if (const toml::table* t = top.table("report")) {
     TableReader r(*t, "report", diags);
     r.string("email", cfg.report.email);
+    if (!cfg.report.email.empty() && !valid_email(cfg.report.email))
+      r.report(*t->get("email"), "email", "not an e-mail address (expected user@domain)");
     r.string("healthcheck_url", cfg.report.healthcheck_url);
     r.path("prometheus_textfile", cfg.report.prometheus_textfile);
   }
 }
 
 }  // namespace
+
+bool valid_block_size(std::uint64_t size) {
+  return size >= 4096 && size <= (64ull << 20) && (size & (size - 1)) == 0;
+}
 
 ParseResult parse_config(std::string_view text, const std::filesystem::path& shown_path) {
   ParseResult result;

@@ -89,6 +89,10 @@ Config load_valid_config(const std::filesystem::path& path);
 // The config path in force: `-c`, else $COFFER_CONFIG, else /etc/coffer/coffer.toml.
 std::filesystem::path default_config_path(const std::optional<std::filesystem::path>& cli);
 
+// The one rule for a replication block size, used by `config check` and by `replicate`.
+bool valid_block_size(std::uint64_t size);
+inline constexpr const char* kBlockSizeRule = "must be a power of two from 4K to 64M";
+
 std::string format_diagnostic(const std::filesystem::path& path, const Diagnostic& d);
 
 }  // namespace coffer::config

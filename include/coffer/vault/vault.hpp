@@ -34,7 +34,8 @@ struct Location {
   std::filesystem::path image;
   std::filesystem::path runtime_dir = "/run/coffer";
 
-  std::string mapping_name() const;         // "coffer-<name>-<hash of the image's real path>"
+  // The vault's identity is the file (device and inode), never its spelling; see docs/vault.md.
+  std::string mapping_name() const;  // "coffer-<major>_<minor>-<inode>"
   std::filesystem::path lock_path() const;
   std::filesystem::path state_path() const;
   std::filesystem::path default_mount() const;
@@ -60,6 +61,7 @@ struct Status {
   bool mapped = false;
   std::optional<std::filesystem::path> mounted_at;
   bool stale = false;  // mapped or mounted without a completed open: a killed run
+  std::vector<std::string> foreign_loop_devices;  // attached by another program (losetup, ...)
   std::uint64_t fs_size = 0, fs_free = 0;
 };
 
