@@ -23,6 +23,8 @@
 namespace coffer::replicate {
 
 constexpr std::uint32_t kDefaultBlockSize = 64 * 1024;
+// The most hashing threads a run starts (`--threads`; more is a usage error).
+constexpr unsigned kMaxThreads = 256;
 
 // What the caller learned about the vault from coffer::vault::status().
 struct VaultFacts {

@@ -126,5 +126,20 @@ TEST_F(ReplicaRefusals, FullDiskOnC) {
   EXPECT_NE(st["last_result"].get<std::string>().find("failed"), std::string::npos);
 }
 
+TEST_F(ReplicaRefusals, ThreadsOutOfRangeIsAUsageError) {
+  replicate();
+  std::string before = hash_file(C / "image");
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"replicate", "--key-file", vault.key.native()},
+                                       {"replica", "verify"}, {"replica", "status"}}) {
+    cmd.insert(cmd.end(), {vault.image.native(), C.native(), "--threads", "50000"});
+    RunResult r = run(cmd);
+    EXPECT_EQ(r.exit_code, 2) << cmd[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(hash_file(C / "image"), before);
+  EXPECT_EQ(run({"replica", "verify", vault.image.native(), C.native(), "--threads", "256"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace coffer::test
