@@ -204,7 +204,11 @@ std::vector<std::string> split_command(std::string_view command) {
       in_word = true;
     }
   }
-  if (quote) fail(ErrorKind::usage, "parse command", command, "unterminated quote");
+  // Only the program is named: a command line (a --passphrase-command above all) may carry a
+  // secret in its arguments, and errors end up in logs and mails.
+  if (quote)
+    fail(ErrorKind::usage, "parse command", words.empty() ? std::string("") : words.front(),
+         "unterminated quote (the command's arguments are not shown: they may hold a secret)");
   if (in_word) words.push_back(std::move(cur));
   return words;
 }

@@ -58,7 +58,8 @@ RunResult run_checked(const std::vector<std::string>& argv, std::string_view ope
                       std::string_view subject, std::string_view input = {});
 
 // Splits a command line the way a shell would split words (quotes and backslashes), without
-// expanding anything: used for --passphrase-command and --remote-command.
+// expanding anything: used for --passphrase-command and --remote-command. Its errors, like
+// Process's, name the program only, never the arguments.
 std::vector<std::string> split_command(std::string_view command);
 
 // Finds a program in PATH (or returns the name unchanged if it contains '/').
