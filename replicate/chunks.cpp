@@ -4,6 +4,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "coffer/replicate/replicate.hpp"
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
 
@@ -72,7 +73,7 @@ void read_chunk(int fd, const std::filesystem::path& shown, std::uint64_t offset
 }
 
 unsigned hashing_threads(unsigned requested) {
-  if (requested) return requested;
+  if (requested) return std::min(requested, kMaxThreads);
   unsigned n = std::thread::hardware_concurrency();
   return n ? n : 1;
 }

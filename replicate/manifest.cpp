@@ -93,7 +93,7 @@ Manifest Manifest::decode(std::span<const std::byte> bytes, const std::string& w
 }
 
 Manifest Manifest::load(const std::filesystem::path& path) {
-  std::string text = read_file(path);
+  std::string text = read_file(path, O_NOFOLLOW);  // on C, a planted link must not be read
   return decode(std::as_bytes(std::span(text.data(), text.size())), path.native());
 }
 

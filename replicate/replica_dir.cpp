@@ -14,7 +14,32 @@ namespace {
 
 constexpr std::string_view kMarker = "coffer replica 1\n";
 
+// Every fixed name the helper opens, creates or renames onto.
+constexpr const char* kNames[] = {"coffer-replica", "lock", "image", "manifest", "journal",
+                                  "journal.partial"};
+
 }  // namespace
+
+void ReplicaDir::refuse_links() const {
+  // Every open below also carries O_NOFOLLOW, which is what makes a link planted after this
+  // check harmless; this check is what makes the refusal say what is wrong, and makes it before
+  // anything is written (a link named "image" used to be reported as a 27-byte image).
+  for (const char* name : kNames) {
+    struct stat st {};
+    std::filesystem::path path = dir_ / name;
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      throw_errno("inspect", path, errno);
+    }
+    if (S_ISLNK(st.st_mode))
+      fail(ErrorKind::failed, "serve replica", path.native(),
+           "it is a symbolic link; coffer never follows links in a replica directory (remove it; "
+           "the replica's files are plain files)");
+    if (!S_ISREG(st.st_mode))
+      fail(ErrorKind::failed, "serve replica", path.native(),
+           "it is not a regular file; the replica's files are plain files (remove it)");
+  }
+}
 
 ReplicaDir::ReplicaDir(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
@@ -26,8 +51,9 @@ DirKind ReplicaDir::inspect(std::string& detail) const {
     detail = "it is not a directory";
     return DirKind::foreign;
   }
+  refuse_links();
   if (std::filesystem::exists(marker())) {
-    std::string text = read_file(marker());
+    std::string text = read_file(marker(), O_NOFOLLOW);
     if (text == kMarker) return DirKind::replica;
     detail = "its coffer-replica file names an unknown format";
     return DirKind::foreign;

@@ -25,8 +25,11 @@ class ReplicaDir {
   std::filesystem::path partial() const { return dir_ / "journal.partial"; }
   std::filesystem::path marker() const { return dir_ / "coffer-replica"; }
 
-  // What DIR is now; `detail` says what a foreign directory holds.
+  // What DIR is now; `detail` says what a foreign directory holds. Throws if one of the fixed
+  // names is a symbolic link or not a regular file (refuse_links).
   DirKind inspect(std::string& detail) const;
+  // An error naming the first fixed name in DIR that is a symbolic link or not a plain file.
+  void refuse_links() const;
   // Makes an absent or empty DIR a replica (creates DIR, parents must exist). Locks it.
   void init();
   // Exclusive use of the replica for this helper (flock on DIR/lock, holding our pid).

@@ -1,4 +1,5 @@
 // `coffer replicate IMAGE DEST`: B's side of one replication run (docs/replication.md).
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <future>
@@ -10,6 +11,7 @@
 #include "change_scan.hpp"
 #include "client.hpp"
 #include "coffer/config/config.hpp"
+#include "transport.hpp"
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
@@ -354,6 +356,26 @@ void refuse_open_vault(const VaultFacts& vault) {
          "vault close` first");
 }
 
+void refuse_replica_as_source(const std::filesystem::path& image, const TargetSpec& target) {
+  Destination d = parse_destination(target.dest);
+  if (d.remote) return;  // C's files are out of reach; only a local DEST can be B's own image
+  std::error_code ec;
+  auto dir = std::filesystem::weakly_canonical(d.dir, ec);
+  auto img = std::filesystem::weakly_canonical(image, ec);
+  bool inside = false;
+  if (!dir.empty() && !img.empty()) {
+    auto [end, rest] = std::mismatch(dir.begin(), dir.end(), img.begin(), img.end());
+    inside = end == dir.end();
+  }
+  struct stat a {}, b {};
+  bool same = ::stat(image.c_str(), &a) == 0 && ::stat((d.dir / "image").c_str(), &b) == 0 &&
+              a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  if (inside || same)
+    fail(ErrorKind::usage, "replicate", image.native(),
+         fmt::format("it is {} the replica {}: replicate B's vault image, not C's copy of it",
+                     same ? "the image of" : "inside", d.dir.native()));
+}
+
 std::uint32_t check_block_size(std::uint64_t size) {
   if (!config::valid_block_size(size))
     fail(ErrorKind::usage, "set block size", format_size(size), config::kBlockSizeRule);
@@ -363,6 +385,7 @@ std::uint32_t check_block_size(std::uint64_t size) {
 ReplicateResult replicate(const ReplicateOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   refuse_open_vault(o.vault);
+  refuse_replica_as_source(o.vault.image, o.target);
   if (!o.volume_key && !o.unlock) fail(ErrorKind::usage, "replicate", o.vault.image.native(), "no volume key");
   TargetState ts(o.vault.image, o.target.name);
   ts.lock();

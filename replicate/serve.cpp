@@ -184,7 +184,7 @@ class Session {
     require_replica();
     if (!std::filesystem::exists(dir_.manifest()))
       fail(ErrorKind::missing, "read", dir_.manifest().native(), "the replica has no manifest yet");
-    std::string bytes = read_file(dir_.manifest());
+    std::string bytes = read_file(dir_.manifest(), O_NOFOLLOW);
     auto all = std::as_bytes(std::span(bytes.data(), bytes.size()));
     std::size_t step = 4 << 20;
     for (std::size_t off = 0;; off += step) {

@@ -44,7 +44,9 @@ struct TargetArgs {
     cmd.add_option("--ssh-config", ssh_config, "SSH client config instead of ~/.ssh/config");
     cmd.add_option("--ssh-identity", ssh_identity, "SSH identity file to try first");
     cmd.add_option("--ssh-port", ssh_port, "SSH port (wins over the config's)");
-    cmd.add_option("--threads", threads, "Hashing threads (default: every core)");
+    // Bounded: each thread holds 4 MiB buffers, and 50000 of them used to end in std::terminate.
+    cmd.add_option("--threads", threads, "Hashing threads, 1 to 256 (default: every core)")
+        ->check(CLI::Range(0u, rep::kMaxThreads));
   }
 
   rep::TargetSpec target(Context& ctx) const {

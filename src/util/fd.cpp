@@ -28,16 +28,27 @@ void UniqueFd::reset(int fd) noexcept {
   fd_ = fd;
 }
 
+namespace {
+
+[[noreturn]] void open_failed(const std::filesystem::path& shown, int flags, int err) {
+  if (err == ELOOP && (flags & O_NOFOLLOW))
+    fail(ErrorKind::failed, "open", shown.native(),
+         "it is a symbolic link, which coffer does not follow here");
+  throw_errno("open", shown, err);
+}
+
+}  // namespace
+
 UniqueFd open_fd(const std::filesystem::path& path, int flags, mode_t mode) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
-  if (fd < 0) throw_errno("open", path, errno);
+  if (fd < 0) open_failed(path, flags, errno);
   return UniqueFd(fd);
 }
 
 UniqueFd open_fd_at(int dirfd, const char* name, int flags, mode_t mode,
                     const std::filesystem::path& shown) {
   int fd = ::openat(dirfd, name, flags | O_CLOEXEC, mode);
-  if (fd < 0) throw_errno("open", shown, errno);
+  if (fd < 0) open_failed(shown, flags, errno);
   return UniqueFd(fd);
 }
 
@@ -106,8 +117,8 @@ void fsync_dir(const std::filesystem::path& dir) {
   fsync_fd(fd.get(), dir);
 }
 
-std::string read_file(const std::filesystem::path& path) {
-  UniqueFd fd = open_fd(path, O_RDONLY);
+std::string read_file(const std::filesystem::path& path, int extra_flags) {
+  UniqueFd fd = open_fd(path, O_RDONLY | extra_flags);
   std::string out;
   char buf[65536];
   for (;;) {

@@ -24,7 +24,10 @@ std::string holder_of(int fd) {
 
 FileLock::FileLock(std::filesystem::path path, std::optional<std::chrono::milliseconds> wait)
     : path_(std::move(path)) {
-  fd_ = open_fd(path_, O_RDWR | O_CREAT, 0600);
+  // Never through a symbolic link: the pid is written into the file, and a link planted where
+  // the lock goes (a replica directory on C is writable by its user) would aim that write, and
+  // the truncation in the destructor, at any file the process may write.
+  fd_ = open_fd(path_, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
   auto deadline = std::chrono::steady_clock::now() + wait.value_or(std::chrono::milliseconds(0));
   while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;

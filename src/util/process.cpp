@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 
 #include "coffer/util/error.hpp"
 
@@ -88,6 +89,13 @@ Process::Process(std::vector<std::string> argv, const SpawnOptions& options) {
   err_ = std::move(err.read);
 }
 
+Process::Process(Process&& other) noexcept
+    : argv0_(std::move(other.argv0_)),
+      pid_(std::exchange(other.pid_, -1)),
+      in_(std::move(other.in_)),
+      out_(std::move(other.out_)),
+      err_(std::move(other.err_)) {}
+
 Process::~Process() {
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);
@@ -98,6 +106,7 @@ Process::~Process() {
 }
 
 int Process::wait() {
+  if (pid_ <= 0) fail(ErrorKind::failed, "wait for", argv0_, "no child to wait for");
   in_.reset();
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0) {
@@ -204,7 +213,11 @@ std::vector<std::string> split_command(std::string_view command) {
       in_word = true;
     }
   }
-  if (quote) fail(ErrorKind::usage, "parse command", command, "unterminated quote");
+  // Only the program is named: a command line (a --passphrase-command above all) may carry a
+  // secret in its arguments, and errors end up in logs and mails.
+  if (quote)
+    fail(ErrorKind::usage, "parse command", words.empty() ? std::string("") : words.front(),
+         "unterminated quote (the command's arguments are not shown: they may hold a secret)");
   if (in_word) words.push_back(std::move(cur));
   return words;
 }

@@ -23,6 +23,8 @@
 namespace coffer::replicate {
 
 constexpr std::uint32_t kDefaultBlockSize = 64 * 1024;
+// The most hashing threads a run starts (`--threads`; more is a usage error).
+constexpr unsigned kMaxThreads = 256;
 
 // What the caller learned about the vault from coffer::vault::status().
 struct VaultFacts {
@@ -49,6 +51,9 @@ struct TargetSpec {
 // "dest-<hash of DEST>"). `block_size` overrides the configured one.
 TargetSpec resolve_target(std::string_view arg, const std::vector<config::Target>& configured,
                           std::optional<std::uint64_t> block_size);
+// A usage error when IMAGE is the image of the local replica DEST names (or lies inside its
+// directory): replicating C's copy onto itself would rewrite the file while it is read.
+void refuse_replica_as_source(const std::filesystem::path& image, const TargetSpec& target);
 // Throws (usage) unless a power of two from 4 KiB to 64 MiB.
 std::uint32_t check_block_size(std::uint64_t size);
 

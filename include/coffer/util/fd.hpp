@@ -28,7 +28,9 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// open(2) with O_CLOEXEC added; throws Error("open", path, errno) on failure.
+// open(2) with O_CLOEXEC added; throws Error("open", path, errno) on failure. With O_NOFOLLOW,
+// a symbolic link in the last component is named as such (rather than ELOOP's "Too many
+// levels of symbolic links").
 UniqueFd open_fd(const std::filesystem::path& path, int flags, mode_t mode = 0);
 // openat(2) relative to a directory fd; `shown` is the path used in error messages.
 UniqueFd open_fd_at(int dirfd, const char* name, int flags, mode_t mode,
@@ -51,6 +53,7 @@ void fsync_fd(int fd, const std::filesystem::path& shown);
 void fsync_dir(const std::filesystem::path& dir);
 
 // Whole-file helpers for small files (configs, state, key files).
-std::string read_file(const std::filesystem::path& path);
+// `extra_flags` go to open(2), e.g. O_NOFOLLOW for a file that must never be a link.
+std::string read_file(const std::filesystem::path& path, int extra_flags = 0);
 
 }  // namespace coffer

@@ -23,7 +23,9 @@ struct SpawnOptions {
 class Process {
  public:
   Process(std::vector<std::string> argv, const SpawnOptions& options = {});
-  Process(Process&&) noexcept = default;
+  // The moved-from object owns no child: its destructor kills nothing and its wait() throws
+  // (a defaulted move copied the pid, so both objects killed and reaped the same child).
+  Process(Process&& other) noexcept;
   Process& operator=(Process&&) = delete;
   // A child still running is killed (SIGKILL) and reaped, so no zombie or orphan outlives us.
   ~Process();
@@ -34,7 +36,8 @@ class Process {
   UniqueFd& stderr_fd() noexcept { return err_; }
   const std::string& program() const noexcept { return argv0_; }
 
-  // Waits for the child; returns its exit code, or 128+signal if it was killed.
+  // Waits for the child; returns its exit code, or 128+signal if it was killed. Throws when
+  // there is no child (already waited for, or moved from): waitpid(-1) would reap any child.
   int wait();
   void kill(int sig) noexcept;
 
@@ -58,7 +61,8 @@ RunResult run_checked(const std::vector<std::string>& argv, std::string_view ope
                       std::string_view subject, std::string_view input = {});
 
 // Splits a command line the way a shell would split words (quotes and backslashes), without
-// expanding anything: used for --passphrase-command and --remote-command.
+// expanding anything: used for --passphrase-command and --remote-command. Its errors, like
+// Process's, name the program only, never the arguments.
 std::vector<std::string> split_command(std::string_view command);
 
 // Finds a program in PATH (or returns the name unchanged if it contains '/').

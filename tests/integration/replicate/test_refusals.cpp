@@ -126,5 +126,39 @@ TEST_F(ReplicaRefusals, FullDiskOnC) {
   EXPECT_NE(st["last_result"].get<std::string>().find("failed"), std::string::npos);
 }
 
+TEST_F(ReplicaRefusals, ThreadsOutOfRangeIsAUsageError) {
+  replicate();
+  std::string before = hash_file(C / "image");
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"replicate", "--key-file", vault.key.native()},
+                                       {"replica", "verify"}, {"replica", "status"}}) {
+    cmd.insert(cmd.end(), {vault.image.native(), C.native(), "--threads", "50000"});
+    RunResult r = run(cmd);
+    EXPECT_EQ(r.exit_code, 2) << cmd[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(hash_file(C / "image"), before);
+  EXPECT_EQ(run({"replica", "verify", vault.image.native(), C.native(), "--threads", "256"}).exit_code, 0);
+}
+
+TEST_F(ReplicaRefusals, PassphraseCommandErrorsNameTheProgramOnly) {
+  const std::string secret = "S3CRET-TOKEN-7f3a";
+  write_text(tmp / "fails.sh", "#!/bin/sh\necho \"no luck\" >&2\nexit 3\n", 0755);
+  for (const std::string& cmd : {"/nonexistent/getpass --token " + secret,
+                                 (tmp / "fails.sh").native() + " --token " + secret,
+                                 "/bin/true --token " + secret,
+                                 "/bin/echo '--token " + secret}) {
+    for (const char* json : {"--json", "-v"}) {
+      RunResult r = run({json, "replicate", vault.image.native(), C.native(), "--passphrase-command", cmd});
+      EXPECT_NE(r.exit_code, 0) << cmd;
+      EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+      EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
+      EXPECT_EQ(r.err.find("--token"), std::string::npos) << r.err;
+      std::string program = cmd.substr(0, cmd.find(' '));
+      EXPECT_NE(r.err.find(program), std::string::npos) << "the program is named: " << r.err;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace coffer::test

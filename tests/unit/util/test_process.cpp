@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <csignal>
+#include <optional>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/process.hpp"
@@ -25,7 +27,8 @@ TEST(Process, ExitCodeAndSignal) {
 
 TEST(Process, RunCheckedNamesProgramAndLastStderrLine) {
   try {
-    run_checked({"sh", "-c", "echo first >&2; echo 'the real cause' >&2; exit 3"}, "format", "x.img");
+    run_checked({"sh", "-c", "echo first >&2; echo 'the real cause' >&2; exit 3"}, "format",
+                "x.img");
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), "format x.img: sh exited with status 3 (the real cause)");
@@ -44,3 +47,37 @@ TEST(SplitCommand, QuotesAndEscapes) {
   EXPECT_EQ(split_command("  "), std::vector<std::string>{});
   EXPECT_THROW(split_command("'open"), Error);
 }
+
+namespace coffer {
+namespace {
+
+TEST(ProcessMove, TheMovedFromObjectKillsNothingAndWaitsForNothing) {
+  SpawnOptions o;
+  o.pipe_stdin = true;
+  o.pipe_stdout = true;
+  std::optional<Process> first(std::in_place, std::vector<std::string>{"cat"}, o);
+  pid_t pid = first->pid();
+  Process second(std::move(*first));
+  EXPECT_EQ(second.pid(), pid);
+  EXPECT_EQ(first->pid(), -1);
+  EXPECT_THROW(first->wait(), Error);
+  first.reset();  // a copied pid would SIGKILL cat here
+  write_all(second.stdin_fd().get(), std::string_view("alive\n"), "cat");
+  char buf[6];
+  ASSERT_EQ(read_full(second.stdout_fd().get(), std::as_writable_bytes(std::span(buf)), "cat"), 6u);
+  EXPECT_EQ(std::string(buf, 6), "alive\n");
+  EXPECT_EQ(second.wait(), 0) << "cat ended by EOF, not by a signal";
+}
+
+TEST(ProcessMove, ASecondWaitReapsNoOtherChild) {
+  Process a({"true"});
+  Process other({"sleep", "5"});
+  EXPECT_EQ(a.wait(), 0);
+  EXPECT_THROW(a.wait(), Error);  // waitpid(-1) would have reaped `other`
+  EXPECT_EQ(::kill(other.pid(), 0), 0) << "still our child, not reaped";
+  other.kill(SIGTERM);
+  EXPECT_EQ(other.wait(), 128 + SIGTERM);
+}
+
+}  // namespace
+}  // namespace coffer
