@@ -242,3 +242,31 @@ TEST(BackupDeep, ATreeDeeperThanPathMaxIsBackedUpResumedAndLinked) {
   EXPECT_EQ(backup_json(changed)["delta_files"], 1);
   EXPECT_EQ(read_deep(latest_tree(t / "repo", "d"), rel), content);
 }
+
+TEST(BackupRepoInSource, TheRepositoryIsLeftOutAndSnapshotsDoNotGrow) {
+  TempDir t;
+  write_text(t / "src/a", "a");
+  write_text(t / "src/data/b", "b");
+  // Glob characters in the repository's name must not widen or break the exclusion.
+  for (const char* name : {"vault", "da[t]a*?/in side"}) {
+    SCOPED_TRACE(name);
+    fs::path repo = t / "src" / name;
+    fs::create_directories(repo);
+    std::vector<std::uint64_t> entries;
+    for (int i = 0; i < 3; ++i) {
+      auto r = run_coffer({"--json", "backup", (t / "src").native(), repo.native(), "--name", "h"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_NE(r.err.find("inside SOURCE"), std::string::npos) << r.err;
+      entries.push_back(backup_json(r)["entries"].get<std::uint64_t>());
+    }
+    EXPECT_EQ(entries[0], entries[2]) << "the repository was backed up into itself";
+    fs::path tree = latest_tree(repo, "h");
+    EXPECT_TRUE(fs::exists(tree / "a"));
+    EXPECT_TRUE(fs::exists(tree / "data/b")) << "only the repository itself is left out";
+    EXPECT_FALSE(fs::exists(tree / name));
+    fs::remove_all(repo);
+  }
+  auto same = run_coffer({"backup", (t / "src").native(), (t / "src/.").native()});
+  EXPECT_EQ(same.exit_code, 2) << same.err;
+  EXPECT_EQ(count_lines(same.err), 1) << same.err;
+}
