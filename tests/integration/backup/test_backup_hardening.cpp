@@ -270,3 +270,35 @@ TEST(BackupRepoInSource, TheRepositoryIsLeftOutAndSnapshotsDoNotGrow) {
   EXPECT_EQ(same.exit_code, 2) << same.err;
   EXPECT_EQ(count_lines(same.err), 1) << same.err;
 }
+
+TEST(BackupQuiet, QuietPrintsNothingOnSuccessAndProgressIsNoOption) {
+  TempDir t;
+  write_text(t / "src/f", "x");
+  fs::create_directories(t / "repo");
+  for (int i = 0; i < 2; ++i) {
+    for (const char* q : {"-q", "--quiet"}) {
+      auto r = run_coffer({q, "backup", (t / "src").native(), (t / "repo").native()});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, "");
+      EXPECT_EQ(r.err, "");
+    }
+  }
+  auto dry = run_coffer({"-q", "-n", "backup", (t / "src").native(), (t / "repo").native()});
+  EXPECT_EQ(dry.exit_code, 0);
+  EXPECT_EQ(dry.out + dry.err, "");
+  // Warnings still show with -q: only summaries go.
+  write_text(t / "src/locked/x", "x");
+  ::chmod((t / "src/locked").c_str(), 0);
+  auto warned = run_coffer({"-q", "backup", (t / "src").native(), (t / "repo").native()});
+  ::chmod((t / "src/locked").c_str(), 0700);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(warned.exit_code, 3);
+    EXPECT_NE(warned.err, "");
+  }
+  EXPECT_EQ(warned.out, "");
+  // --progress drew nothing; it is not offered until there is a display behind it.
+  EXPECT_EQ(
+      run_coffer({"--progress", "backup", (t / "src").native(), (t / "repo").native()}).exit_code,
+      2);
+  EXPECT_EQ(run_coffer({"--help"}).out.find("progress"), std::string::npos);
+}
