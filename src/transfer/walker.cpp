@@ -5,6 +5,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,20 +56,22 @@ FileEntry entry_from_stat(std::string path, const struct stat& st) {
 std::vector<std::string> Walker::read_names(int dirfd, const std::string& shown, bool root) {
   int fd = ::dup(dirfd);
   if (fd < 0) throw_errno("read directory", shown, errno);
-  DIR* d = ::fdopendir(fd);
+  // Owned by the DIR from here on: closed on every path, exceptions included.
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(fd), ::closedir);
   if (!d) {
+    int err = errno;
     ::close(fd);
-    throw_errno("read directory", shown, errno);
+    throw_errno("read directory", shown, err);
   }
   std::vector<std::string> names;
   errno = 0;
-  while (dirent* de = ::readdir(d)) {
+  while (dirent* de = ::readdir(d.get())) {
     std::string_view n = de->d_name;
     if (n != "." && n != "..") names.emplace_back(n);
     errno = 0;
   }
   int err = errno;
-  ::closedir(d);
+  d.reset();
   if (err != 0) {
     if (root) throw_errno("read source root", shown, err);
     on_warning_(shown, std::string("cannot read directory: ") + std::strerror(err));
