@@ -2,7 +2,7 @@
 _coffer() {
   local cur prev words cword
   _init_completion || return
-  local globals="-c --config -v --verbose -q --quiet --json -n --dry-run --progress --no-progress --runtime-dir --version --help"
+  local globals="-c --config -v --verbose -q --quiet --json -n --dry-run --runtime-dir --version --help"
   local commands="vault config backup agent snapshots replicate replica-serve replica run"
   local keyopts="--key-file --passphrase-file --passphrase-command"
   case "$prev" in

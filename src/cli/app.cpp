@@ -68,10 +68,9 @@ int run(int argc, char** argv) {
   app.add_option("-c,--config", g.config_path,
                  "Config file (default $COFFER_CONFIG or /etc/coffer/coffer.toml)");
   app.add_flag("-v,--verbose", g.verbose, "More output (repeat for debug)");
-  app.add_flag("-q,--quiet", g.quiet, "Only errors");
+  app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors: no summaries");
   app.add_flag("--json", g.json, "Machine-readable output, one JSON object per line");
   app.add_flag("-n,--dry-run", g.dry_run, "Show what would be done, change nothing");
-  app.add_flag("--progress,!--no-progress", g.progress, "Progress bars (default: on a terminal)");
   app.add_option("--runtime-dir", g.runtime_dir,
                  "Lock, state and mount directory (default $COFFER_RUNTIME_DIR or /run/coffer)");
 

@@ -165,8 +165,9 @@ int run_chain(Context& ctx, const RunArgs& args) {
   Outcome out(ctx);
   backup_phase(ctx, cfg, args, where, creds, out);
   replicate_phase(ctx, cfg, args, where, creds, out);
-  ctx.say(fmt::format("run finished: {}", out.failures() ? fmt::format("{} step(s) failed", out.failures())
-                                                         : std::string("every step succeeded")));
+  ctx.summary(fmt::format("run finished: {}", out.failures()
+                                                  ? fmt::format("{} step(s) failed", out.failures())
+                                                  : std::string("every step succeeded")));
   ctx.emit_json({{"type", "run_finished"}, {"failures", out.failures()}, {"exit_code", out.exit_code()}});
   return out.exit_code();
 }

@@ -42,6 +42,10 @@ void Context::say(const std::string& line) const {
   std::fputs((line + "\n").c_str(), stdout);
 }
 
+void Context::summary(const std::string& line) const {
+  if (!global.quiet) say(line);
+}
+
 void Context::emit_json(const nlohmann::json& j) const {
   if (!global.json) return;
   std::fputs((j.dump() + "\n").c_str(), stdout);

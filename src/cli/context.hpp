@@ -19,7 +19,6 @@ struct GlobalOptions {
   bool quiet = false;
   bool json = false;
   bool dry_run = false;
-  std::optional<bool> progress;  // unset: on when stderr is a terminal
   std::optional<std::filesystem::path> runtime_dir;
 };
 
@@ -37,6 +36,8 @@ class Context {
 
   // Human output (stdout); suppressed by --json.
   void say(const std::string& line) const;
+  // What a step did (backup, replication, dry-run counts): say() unless -q.
+  void summary(const std::string& line) const;
   // Machine output: one JSON object per line on stdout, only with --json.
   void emit_json(const nlohmann::json& j) const;
 

@@ -35,18 +35,18 @@ namespace {
 // metadata-only ones on B and link the rest.
 void report_dry_run(const Context& ctx, const transfer::BackupRequest& req,
                     const transfer::BackupResult& r) {
-  ctx.say(fmt::format(
+  ctx.summary(fmt::format(
       "dry run: nothing written; a snapshot of {} as hosts/{} would have {} entries ({})",
       req.source, r.host, r.entries, format_size(r.bytes_total)));
-  ctx.say(
+  ctx.summary(
       fmt::format("  new files:       {} ({}), sent whole", r.new_files, format_size(r.new_bytes)));
-  ctx.say(fmt::format("  changed files:   {} ({}), sent as deltas or whole", r.changed_files,
-                      format_size(r.changed_bytes)));
-  ctx.say(fmt::format("  metadata only:   {} ({}), copied on B", r.metadata_files,
-                      format_size(r.metadata_bytes)));
-  ctx.say(fmt::format("  unchanged files: {} ({}), hard-linked", r.unchanged_files,
-                      format_size(r.unchanged_bytes)));
-  if (r.warnings > 0) ctx.say(fmt::format("{} warnings (see above)", r.warnings));
+  ctx.summary(fmt::format("  changed files:   {} ({}), sent as deltas or whole", r.changed_files,
+                          format_size(r.changed_bytes)));
+  ctx.summary(fmt::format("  metadata only:   {} ({}), copied on B", r.metadata_files,
+                          format_size(r.metadata_bytes)));
+  ctx.summary(fmt::format("  unchanged files: {} ({}), hard-linked", r.unchanged_files,
+                          format_size(r.unchanged_bytes)));
+  if (r.warnings > 0) ctx.summary(fmt::format("{} warnings (see above)", r.warnings));
   ctx.emit_json({{"type", "backup_dry_run"},
                  {"host", r.host},
                  {"entries", r.entries},
@@ -74,13 +74,14 @@ transfer::BackupResult run_reported_backup(Context& ctx, const transfer::BackupR
     report_dry_run(ctx, req, r);
     return r;
   }
-  ctx.say(fmt::format("snapshot hosts/{}/{} complete: {} entries ({}), {} linked, {} copied on B, "
-                      "{} deltas, {} sent whole, {} resumed",
-                      r.host, r.snapshot, r.entries, format_size(r.bytes_total), r.linked, r.copied,
-                      r.delta_files, r.data_files, r.resumed));
-  ctx.say(fmt::format("protocol bytes: {} to the receiver, {} to the sender", r.bytes_to_receiver,
-                      r.bytes_to_sender));
-  if (r.warnings > 0) ctx.say(fmt::format("{} warnings (see above)", r.warnings));
+  ctx.summary(
+      fmt::format("snapshot hosts/{}/{} complete: {} entries ({}), {} linked, {} copied on B, "
+                  "{} deltas, {} sent whole, {} resumed",
+                  r.host, r.snapshot, r.entries, format_size(r.bytes_total), r.linked, r.copied,
+                  r.delta_files, r.data_files, r.resumed));
+  ctx.summary(fmt::format("protocol bytes: {} to the receiver, {} to the sender",
+                          r.bytes_to_receiver, r.bytes_to_sender));
+  if (r.warnings > 0) ctx.summary(fmt::format("{} warnings (see above)", r.warnings));
   ctx.emit_json({{"type", "backup"},
                  {"host", r.host},
                  {"snapshot", r.snapshot},
@@ -106,13 +107,15 @@ rep::VaultFacts vault_facts(const vault::Location& where) {
 rep::ReplicateResult run_reported_replication(Context& ctx, const vault::Location& where,
                                               const rep::ReplicateOptions& o) {
   rep::ReplicateResult r = rep::replicate(o);
-  ctx.say(fmt::format("replicated {} to {}: generation {} ({} of {} blocks of {} changed, {} of data)",
-                      where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
-                      format_size(r.block_size), format_size(r.bytes_changed)));
+  ctx.summary(
+      fmt::format("replicated {} to {}: generation {} ({} of {} blocks of {} changed, {} of data)",
+                  where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
+                  format_size(r.block_size), format_size(r.bytes_changed)));
   if (r.records_resumed)
-    ctx.say(fmt::format("resumed an interrupted upload: {} already on C", format_size(r.bytes_resumed)));
-  ctx.say(fmt::format("sent {} ({} bytes), received {}, in {:.2f} s", format_size(r.bytes_sent),
-                      r.bytes_sent, format_size(r.bytes_received), r.seconds));
+    ctx.summary(fmt::format("resumed an interrupted upload: {} already on C",
+                            format_size(r.bytes_resumed)));
+  ctx.summary(fmt::format("sent {} ({} bytes), received {}, in {:.2f} s", format_size(r.bytes_sent),
+                          r.bytes_sent, format_size(r.bytes_received), r.seconds));
   ctx.emit_json({{"type", "replicated"}, {"image", where.image.native()}, {"target", r.target},
                  {"dest", r.dest}, {"base_generation", r.base_generation},
                  {"generation", r.generation}, {"time", r.time}, {"image_size", r.image_size},
@@ -148,9 +151,10 @@ void report_verify(Context& ctx, const rep::VerifyReport& r) {
     fail(ErrorKind::integrity, "verify replica at", r.dest,
          fmt::format("{} problem(s), {} bad block(s) against generation {} of {}", r.problems.size(),
                      r.bad_blocks.size(), r.generation, when(r.time)));
-  ctx.say(fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
-                      "with a fresh challenge)",
-                      r.dest, r.generation, when(r.time), r.blocks_checked, r.blocks_challenged));
+  ctx.summary(
+      fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
+                  "with a fresh challenge)",
+                  r.dest, r.generation, when(r.time), r.blocks_checked, r.blocks_challenged));
 }
 
 }  // namespace coffer::cli

@@ -99,6 +99,30 @@ std::vector<std::string> agent_argv(const BackupRequest& req) {
               reason + " (agent on " + peer + ": " + line + ")");
 }
 
+// A local REPO inside the local SOURCE would be copied into itself, growing with every run:
+// it is excluded by an anchored rule ahead of the user's (glob characters escaped), and a
+// REPO that is the SOURCE itself is refused.
+void exclude_repo_from_source(BackupRequest& req) {
+  std::error_code ec;
+  fs::path src = fs::canonical(req.source, ec);
+  if (ec) return;  // the walk reports a missing source
+  fs::path repo = fs::canonical(req.repo, ec);
+  if (ec) return;  // the receiver reports a missing repository
+  if (repo == src)
+    fail(ErrorKind::usage, "back up", req.source, "REPO is the source directory itself");
+  fs::path rel = repo.lexically_relative(src);
+  if (rel.empty() || *rel.begin() == "..") return;
+  std::string rule = "- /";
+  for (char c : rel.native()) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') rule += '\\';
+    rule += c;
+  }
+  rule += '/';
+  req.filter_rules.insert(req.filter_rules.begin(), rule);
+  log::info("REPO {} is inside SOURCE {}: it is left out of the snapshot", repo.native(),
+            src.native());
+}
+
 // Pull: we receive; the agent at the other end of `stream` sends.
 BackupResult pull(ByteStream& stream, const BackupRequest& req, const std::string& source_path,
                   const std::string& host, const WarningFn& warn,
@@ -180,6 +204,8 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     }
     stream->exit_status();
   } else {
+    BackupRequest own = req;
+    exclude_repo_from_source(own);
     std::vector<std::string> argv;
     if (req.local_agent_command.empty()) {
       argv = {fs::read_symlink("/proc/self/exe").native(), "agent"};
@@ -197,7 +223,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     ::fcntl(agent.stdout_fd().get(), F_SETPIPE_SZ, 1 << 20);
     FdStream stream(std::move(agent.stdout_fd()), std::move(agent.stdin_fd()), "local agent");
     std::string path = fs::absolute(req.source).native();
-    result = pull(stream, req, path, host, warn, nullptr);
+    result = pull(stream, own, path, host, warn, nullptr);
     int rc = agent.wait();
     if (rc != 0 && rc != 3) log::warn("local agent exited with status {}", rc);  // 3: its warnings, already reported
   }

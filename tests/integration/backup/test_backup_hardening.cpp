@@ -242,3 +242,63 @@ TEST(BackupDeep, ATreeDeeperThanPathMaxIsBackedUpResumedAndLinked) {
   EXPECT_EQ(backup_json(changed)["delta_files"], 1);
   EXPECT_EQ(read_deep(latest_tree(t / "repo", "d"), rel), content);
 }
+
+TEST(BackupRepoInSource, TheRepositoryIsLeftOutAndSnapshotsDoNotGrow) {
+  TempDir t;
+  write_text(t / "src/a", "a");
+  write_text(t / "src/data/b", "b");
+  // Glob characters in the repository's name must not widen or break the exclusion.
+  for (const char* name : {"vault", "da[t]a*?/in side"}) {
+    SCOPED_TRACE(name);
+    fs::path repo = t / "src" / name;
+    fs::create_directories(repo);
+    std::vector<std::uint64_t> entries;
+    for (int i = 0; i < 3; ++i) {
+      auto r = run_coffer({"--json", "backup", (t / "src").native(), repo.native(), "--name", "h"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_NE(r.err.find("inside SOURCE"), std::string::npos) << r.err;
+      entries.push_back(backup_json(r)["entries"].get<std::uint64_t>());
+    }
+    EXPECT_EQ(entries[0], entries[2]) << "the repository was backed up into itself";
+    fs::path tree = latest_tree(repo, "h");
+    EXPECT_TRUE(fs::exists(tree / "a"));
+    EXPECT_TRUE(fs::exists(tree / "data/b")) << "only the repository itself is left out";
+    EXPECT_FALSE(fs::exists(tree / name));
+    fs::remove_all(repo);
+  }
+  auto same = run_coffer({"backup", (t / "src").native(), (t / "src/.").native()});
+  EXPECT_EQ(same.exit_code, 2) << same.err;
+  EXPECT_EQ(count_lines(same.err), 1) << same.err;
+}
+
+TEST(BackupQuiet, QuietPrintsNothingOnSuccessAndProgressIsNoOption) {
+  TempDir t;
+  write_text(t / "src/f", "x");
+  fs::create_directories(t / "repo");
+  for (int i = 0; i < 2; ++i) {
+    for (const char* q : {"-q", "--quiet"}) {
+      auto r = run_coffer({q, "backup", (t / "src").native(), (t / "repo").native()});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, "");
+      EXPECT_EQ(r.err, "");
+    }
+  }
+  auto dry = run_coffer({"-q", "-n", "backup", (t / "src").native(), (t / "repo").native()});
+  EXPECT_EQ(dry.exit_code, 0);
+  EXPECT_EQ(dry.out + dry.err, "");
+  // Warnings still show with -q: only summaries go.
+  write_text(t / "src/locked/x", "x");
+  ::chmod((t / "src/locked").c_str(), 0);
+  auto warned = run_coffer({"-q", "backup", (t / "src").native(), (t / "repo").native()});
+  ::chmod((t / "src/locked").c_str(), 0700);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(warned.exit_code, 3);
+    EXPECT_NE(warned.err, "");
+  }
+  EXPECT_EQ(warned.out, "");
+  // --progress drew nothing; it is not offered until there is a display behind it.
+  EXPECT_EQ(
+      run_coffer({"--progress", "backup", (t / "src").native(), (t / "repo").native()}).exit_code,
+      2);
+  EXPECT_EQ(run_coffer({"--help"}).out.find("progress"), std::string::npos);
+}
