@@ -83,6 +83,7 @@ int run(int argc, char** argv) {
   register_replicate_commands(app, ctx);
   register_run_command(app, ctx);
   register_forget_command(app, ctx);
+  register_check_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -65,5 +65,6 @@ void register_snapshot_commands(CLI::App& app, Context& ctx);
 void register_replicate_commands(CLI::App& app, Context& ctx);
 void register_run_command(CLI::App& app, Context& ctx);
 void register_forget_command(CLI::App& app, Context& ctx);
+void register_check_command(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli
