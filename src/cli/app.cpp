@@ -85,6 +85,7 @@ int run(int argc, char** argv) {
   register_browse_commands(app, ctx);
   register_forget_command(app, ctx);
   register_image_commands(app, ctx);
+  register_check_command(app, ctx);
 
   try {
     app.parse(argc, argv);

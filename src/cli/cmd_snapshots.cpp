@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "coffer/snapshot/layout.hpp"
+#include "coffer/snapshot/usage.hpp"
 #include "coffer/util/error.hpp"
 #include "coffer/util/units.hpp"
 #include "context.hpp"
@@ -24,10 +25,14 @@ void register_snapshot_commands(CLI::App& app, Context& ctx) {
                                                      : std::vector<std::string>{*host};
       std::size_t count = 0;
       for (const auto& h : hosts) {
-        for (const auto& s : snapshot::list_complete(root, h)) {
+        auto snaps = snapshot::list_complete(root, h);
+        auto added = snapshot::added_bytes(snaps);
+        for (std::size_t i = 0; i < snaps.size(); ++i) {
+          const auto& s = snaps[i];
           ++count;
-          ctx.say(fmt::format("{:<20} {}  {:>9} entries  {:>10}  {}{}", h, s.name, s.marker.entries,
-                              format_size(s.marker.bytes), s.marker.source,
+          ctx.say(fmt::format("{:<20} {}  {:>9} entries  {:>10}  adds {:>10}  {}{}", h, s.name,
+                              s.marker.entries, format_size(s.marker.bytes),
+                              format_size(added[i]), s.marker.source,
                               s.marker.warnings ? fmt::format("  ({} warnings)", s.marker.warnings) : ""));
           ctx.emit_json({{"type", "snapshot"},
                          {"host", h},
@@ -38,6 +43,7 @@ void register_snapshot_commands(CLI::App& app, Context& ctx) {
                          {"source", s.marker.source},
                          {"entries", s.marker.entries},
                          {"bytes", s.marker.bytes},
+                         {"added_bytes", added[i]},
                          {"warnings", s.marker.warnings},
                          {"started", s.marker.started},
                          {"finished", s.marker.finished}});

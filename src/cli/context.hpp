@@ -69,5 +69,6 @@ void register_restore_commands(CLI::App& app, Context& ctx);
 void register_browse_commands(CLI::App& app, Context& ctx);
 void register_forget_command(CLI::App& app, Context& ctx);
 void register_image_commands(CLI::App& app, Context& ctx);
+void register_check_command(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli

@@ -172,3 +172,23 @@ TEST(Forget, RunDryRunShowsTheRetentionOfEachSource) {
       << r.out;
   EXPECT_FALSE(fs::exists(t / "vault.img"));
 }
+
+TEST(Snapshots, ShowWhatEachSnapshotAdds) {
+  TempDir t;
+  fs::create_directories(t / "src");
+  fs::create_directories(t / "repo");
+  write_text(t / "src/big", std::string(1 << 20, 'b'));
+  make_snapshot(t / "src", t / "repo", "h", utc_time(2026, 7, 1), 2);
+  make_snapshot(t / "src", t / "repo", "h", utc_time(2026, 7, 2), 2);  // big is shared
+  write_text(t / "src/big2", std::string(2 << 20, 'c'));
+  make_snapshot(t / "src", t / "repo", "h", utc_time(2026, 7, 3), 2);
+  auto r = run_coffer({"--json", "snapshots", (t / "repo").native()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = json_lines(r, "snapshot");
+  ASSERT_EQ(lines.size(), 3u);
+  auto added = [&](int i) { return lines[static_cast<std::size_t>(i)]["added_bytes"].get<std::uint64_t>(); };
+  EXPECT_GE(added(0), 1u << 20);
+  EXPECT_LT(added(1), 1u << 19) << "the shared 1 MiB file is not added again";
+  EXPECT_GE(added(2), 2u << 20);
+  EXPECT_LT(added(2), 3u << 20);
+}
