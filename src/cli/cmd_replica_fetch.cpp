@@ -158,6 +158,9 @@ void add_replica_fetch(CLI::App& replica, Context& ctx) {
         rep::UnlockedHeader u{vault::volume_key(where, creds), vault::status(where).uuid};
         return u;
       };
+      o.header_areas = [runtime](const std::filesystem::path& partial) {
+        return vault::unlock_areas(vault::Location{partial, runtime});
+      };
       rep::FetchResult r;
       try {
         rep::fetch(o, r);
