@@ -181,3 +181,27 @@ TEST_F(ReplicaFetch, KilledMidwayResumesWithFewerBytesAndEndsIdentical) {
 
 }  // namespace
 }  // namespace coffer::test
+
+namespace coffer::test {
+namespace {
+
+// The fetched image becomes the new B: with no record of C, replicate checks C's manifest by its
+// MAC, adopts it and continues at the next generation, sending only what changed.
+TEST_F(ReplicaFetch, FetchedImageContinuesTheReplicaWithoutReseeding) {
+  ASSERT_EQ(fetch().exit_code, 0);
+  std::vector<std::string> new_b = {"COFFER_RUNTIME_DIR=" + (tmp / "new-b-run").native(),
+                                    "COFFER_CONFIG="};
+  write_random(out, kLuksHeader + 5 * kMiB, 65536, 55);
+  RunResult r = run_coffer(
+      {"replicate", "--json", out.native(), C.native(), "--key-file", vault.key.native()}, {},
+      new_b);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = last_json(r.out, "replicated");
+  EXPECT_EQ(j["generation"], 3);
+  EXPECT_EQ(j["blocks_changed"], 1);
+  EXPECT_LT(j["bytes_sent"].get<std::uint64_t>(), 65536 + 8192) << "nothing re-seeded";
+  EXPECT_EQ(hash_file(C / "image"), hash_file(out));
+}
+
+}  // namespace
+}  // namespace coffer::test
