@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <thread>
 
 #include "chunks.hpp"
@@ -23,10 +25,6 @@
 
 namespace coffer::replicate {
 namespace {
-
-// The LUKS2 header and key slots: the first 16 MiB, the data offset `coffer vault create` (and
-// cryptsetup's default) uses. These blocks are fetched and checked before the key is tried.
-constexpr std::uint64_t kHeaderBytes = 16ull << 20;
 
 std::filesystem::path record_path(const std::filesystem::path& partial) {
   return partial.native() + ".json";
@@ -79,15 +77,38 @@ class Fetcher {
                        *o_.expect_uuid));
 
     open_partial();
-    header_blocks_ =
-        std::min<std::uint64_t>(r_.blocks, Geometry::blocks(kHeaderBytes, h.block_size));
-    download(0, header_blocks_);
-    if (has_bad())
-      refuse(fmt::format(
-          "the LUKS2 header on {} does not match its manifest: {} bad block(s) in the first {}",
-          o_.source, r_.bad_blocks.size(), format_size(header_blocks_ * h.block_size)));
+    // First only what unlocking reads: the metadata (in block 0 for coffer's vaults), then the
+    // key slots it names; a wrong key is then known after a few hundred KiB, and the unlock
+    // never reads a byte the manifest did not vouch for (the rest of the header stays holes).
+    download({0});
+    refuse_bad_header();
+    std::vector<std::uint64_t> slots;
+    for (auto [offset, length] : o_.header_areas(r_.partial))
+      for (std::uint64_t b = offset / h.block_size;
+           b * h.block_size < offset + length && b < r_.blocks; ++b)
+        slots.push_back(b);
+    std::sort(slots.begin(), slots.end());
+    slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+    download(slots);
+    refuse_bad_header();
     authenticate();
-    download(header_blocks_, r_.blocks);
+    std::vector<std::uint64_t> rest(r_.blocks);
+    std::iota(rest.begin(), rest.end(), std::uint64_t{0});
+    download(rest);
+    // Truncated where generation N has only zeros: nothing to download there, still a bad replica.
+    const std::uint64_t M = h.block_size;
+    if (const std::uint64_t cut = c_size_ / M * M;
+        c_size_ < r_.image_size && std::none_of(r_.bad_blocks.begin(), r_.bad_blocks.end(),
+                                                [&](const BadBlock& b) { return b.offset == cut; }))
+      r_.bad_blocks.push_back(
+          {cut, r_.image_size - cut,
+           fmt::format("missing: C's image is truncated (it ends at {}; generation {} is {} bytes)",
+                       c_size_, h.generation, r_.image_size)});
+    if (c_size_ > r_.image_size)
+      r_.bad_blocks.push_back(
+          {r_.image_size, c_size_ - r_.image_size,
+           fmt::format("C's image is extended: it is {} bytes, generation {} ends at {}", c_size_,
+                       h.generation, r_.image_size)});
     if (has_bad())
       refuse(fmt::format("{} bad block(s) in the replica on {} against generation {} of {}",
                          r_.bad_blocks.size(), o_.source, h.generation, format_time(h.time)));
@@ -140,13 +161,20 @@ class Fetcher {
     return std::min(M, r_.image_size - b * M);
   }
 
-  // Every needed block of [first, last) that C's image holds, in one pipelined stream.
-  void download(std::uint64_t first, std::uint64_t last) {
+  void refuse_bad_header() {
+    if (has_bad())
+      refuse(fmt::format("the LUKS2 header on {} does not match its manifest: {} bad block(s)",
+                         o_.source, r_.bad_blocks.size()));
+  }
+
+  // Every needed block of `wanted` (ascending) that C's image holds, in one pipelined stream.
+  void download(const std::vector<std::uint64_t>& wanted) {
     const std::uint64_t M = m_.header.block_size;
     const ManifestHeader& h = m_.header;
     std::vector<ReadRange> ranges;
-    for (std::uint64_t b = first; b < last; ++b) {
-      if (state_[b] != BlockState::needed) continue;
+    std::vector<std::uint64_t> asked;
+    for (std::uint64_t b : wanted) {
+      if (b >= r_.blocks || state_[b] != BlockState::needed) continue;
       if (b * M + block_length(b) > c_size_) {  // not wholly in C's image
         bad(b, fmt::format(
                    "missing: C's image is truncated (it ends at {}; generation {} is {} bytes)",
@@ -157,6 +185,7 @@ class Fetcher {
         ranges.back().length += M;
       else
         ranges.push_back({b * M, M});
+      asked.push_back(b);
     }
     BlockSink sink(fd_.get(), r_.partial, m_, state_, o_.threads);
     Channel& ch = session_->channel();
@@ -195,17 +224,14 @@ class Fetcher {
     }
     r_.blocks_fetched += sink.blocks_written();
     r_.bytes_fetched += sink.bytes_written();
-    for (std::uint64_t b = first; b < last; ++b) {
+    for (std::uint64_t b : asked) {
       if (state_[b] == BlockState::bad)
         bad(b, sink.reason(b));
       else if (state_[b] == BlockState::needed)
         bad(b, "C did not send it");
     }
-    if (last == r_.blocks && c_size_ > r_.image_size)
-      r_.bad_blocks.push_back(
-          {r_.image_size, c_size_ - r_.image_size,
-           fmt::format("C's image is extended: it is {} bytes, generation {} ends at {}", c_size_,
-                       h.generation, r_.image_size)});
+    std::sort(r_.bad_blocks.begin(), r_.bad_blocks.end(),
+              [](const BadBlock& x, const BadBlock& y) { return x.offset < y.offset; });
   }
 
   void pace(std::chrono::steady_clock::time_point start, std::uint64_t bytes) const {
@@ -286,7 +312,7 @@ class Fetcher {
   FetchResult& r_;
   ClientSession* session_ = nullptr;
   Manifest m_;
-  std::uint64_t c_size_ = 0, header_blocks_ = 0;
+  std::uint64_t c_size_ = 0;
   std::vector<BlockState> state_;
   UniqueFd fd_;
   bool created_ = false, opened_ = false;
@@ -300,7 +326,7 @@ std::filesystem::path fetch_partial_path(const std::filesystem::path& out) {
 }
 
 void fetch(const FetchOptions& o, FetchResult& r) {
-  if (!o.unlock)
+  if (!o.unlock || !o.header_areas)
     fail(ErrorKind::usage, "fetch replica from", o.source, "no way to unlock the vault's header");
   Fetcher f(o, r);
   try {

@@ -84,4 +84,19 @@ Secret volume_key(const Location& where, const config::Credentials& creds) {
   return dev.volume_key(*u.secret, *u.source);
 }
 
+std::vector<std::pair<std::uint64_t, std::uint64_t>> unlock_areas(const Location& where) {
+  LuksDevice dev = load(where);
+  std::uint64_t metadata = 0, keyslots = 0;
+  if (int rc = crypt_get_metadata_size(dev.get(), &metadata, &keyslots); rc < 0)
+    dev.raise("read the header layout of", rc);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> areas{{0, 2 * metadata}};
+  for (int slot = 0; slot < crypt_keyslot_max(CRYPT_LUKS2); ++slot) {
+    crypt_keyslot_info info = crypt_keyslot_status(dev.get(), slot);
+    if (info != CRYPT_SLOT_ACTIVE && info != CRYPT_SLOT_ACTIVE_LAST) continue;
+    std::uint64_t offset = 0, length = 0;
+    if (crypt_keyslot_area(dev.get(), slot, &offset, &length) == 0) areas.emplace_back(offset, length);
+  }
+  return areas;
+}
+
 }  // namespace coffer::vault

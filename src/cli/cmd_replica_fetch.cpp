@@ -153,10 +153,20 @@ void add_replica_fetch(CLI::App& replica, Context& ctx) {
       // Asked for before connecting, so a prompt never waits in the middle of a download.
       config::Credentials creds = secrets->load(ctx, a->out.native());
       std::filesystem::path runtime = ctx.runtime_dir();
-      o.unlock = [&creds, runtime](const std::filesystem::path& partial) {
+      o.unlock = [&creds, runtime, source = a->source](const std::filesystem::path& partial) {
         vault::Location where{partial, runtime};
-        rep::UnlockedHeader u{vault::volume_key(where, creds), vault::status(where).uuid};
-        return u;
+        try {
+          rep::UnlockedHeader u{vault::volume_key(where, creds), vault::status(where).uuid};
+          return u;
+        } catch (const Error& e) {
+          // Name the replica, not the hidden partial file the header was written to.
+          if (e.kind() != ErrorKind::bad_key) throw;
+          throw Error(e.kind(), "unlock the header of the replica at", source,
+                      e.reason().empty() ? std::string(e.what()) : e.reason(), {});
+        }
+      };
+      o.header_areas = [runtime](const std::filesystem::path& partial) {
+        return vault::unlock_areas(vault::Location{partial, runtime});
       };
       rep::FetchResult r;
       try {

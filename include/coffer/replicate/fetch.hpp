@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coffer/replicate/replicate.hpp"
@@ -35,6 +36,10 @@ struct FetchOptions {
   // Reads the header of `partial` (its first blocks verified against the manifest) and unlocks
   // the volume key; a wrong key throws ErrorKind::bad_key.
   std::function<UnlockedHeader(const std::filesystem::path& partial)> unlock;
+  // The byte ranges the unlock reads (metadata and key slots), from the metadata in block 0.
+  std::function<std::vector<std::pair<std::uint64_t, std::uint64_t>>(
+      const std::filesystem::path& partial)>
+      header_areas;
   std::optional<std::uint64_t> expect_generation;  // refuse an older generation
   std::optional<std::int64_t> not_older_than;      // refuse one committed before (epoch seconds)
   std::optional<std::string> expect_uuid;          // refuse another vault's replica

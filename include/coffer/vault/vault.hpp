@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coffer/config/credentials.hpp"
@@ -94,6 +95,11 @@ void grow(const Location& where, const config::Credentials& creds, std::uint64_t
 
 // The LUKS volume key, unlocked by `creds` (for deriving replication MAC keys on B).
 Secret volume_key(const Location& where, const config::Credentials& creds);
+
+// The byte ranges of IMAGE that unlocking reads: both copies of the LUKS2 metadata and the area
+// of every active key slot. `replica fetch` downloads these first, so that a wrong key is known
+// before the rest of the image (or of the 16 MiB header) travels.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> unlock_areas(const Location& where);
 
 // True if /dev/mapper/control can be opened: dm-crypt can be used on this kernel.
 bool device_mapper_available();
