@@ -47,6 +47,7 @@ ReplicaState ClientSession::hello() {
   if (version < kOldestProtocolVersion || version > kProtocolVersion)
     fail(ErrorKind::failed, "connect to", dest_, "the helper chose an unsupported protocol version");
   ReplicaState state = decode_state(d.raw(d.remaining()), dest_);
+  version_ = version;
   if (version >= 2) {
     auto t0 = std::chrono::steady_clock::now();
     ch_->send(Msg::ping);

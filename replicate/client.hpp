@@ -22,9 +22,12 @@ class ClientSession {
   void bye();
   Channel& channel() { return *ch_; }
   const std::string& dest() const { return dest_; }
+  // The protocol version the helper chose in HELLO_REPLY.
+  std::uint16_t version() const { return version_; }
 
  private:
   std::string dest_;
+  std::uint16_t version_ = 0;
   std::unique_ptr<HelperLink> link_;
   std::unique_ptr<Channel> ch_;
 };

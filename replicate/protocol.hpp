@@ -20,8 +20,10 @@
 
 namespace coffer::replicate {
 
-// Version 2 adds flow control (PING/PONG, ACK); a version-2 B still speaks 1 to an older helper.
-constexpr std::uint16_t kProtocolVersion = 2;
+// Version 2 adds flow control (PING/PONG, ACK); version 3 adds READ (`replica fetch`). A newer
+// B still speaks an older version to an older helper (and fetch then asks for an upgrade of C).
+constexpr std::uint16_t kProtocolVersion = 3;
+constexpr std::uint16_t kReadProtocolVersion = 3;
 constexpr std::uint16_t kOldestProtocolVersion = 1;
 constexpr std::uint32_t kMaxFrame = 80u << 20;
 
@@ -38,6 +40,7 @@ enum class Msg : std::uint8_t {
   fetch_manifest = 0x09,
   verify = 0x0a,
   ping = 0x0b,
+  read = 0x0c,
   bye = 0x0f,
   // C -> B
   hello_reply = 0x81,
@@ -50,6 +53,9 @@ enum class Msg : std::uint8_t {
   manifest_data = 0x8a,
   verify_hashes = 0x8b,
   verify_end = 0x8c,
+  read_data = 0x8d,
+  read_zeros = 0x8e,
+  read_end = 0x8f,
   error = 0xff,
 };
 

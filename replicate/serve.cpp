@@ -9,6 +9,7 @@
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/util/log.hpp"
 #include "protocol.hpp"
+#include "read_wire.hpp"
 #include "replica_dir.hpp"
 
 namespace coffer::replicate {
@@ -142,6 +143,10 @@ class Session {
         break;
       case Msg::verify:
         verify(d);
+        break;
+      case Msg::read:  // protocol 3: `replica fetch` (read_wire.hpp)
+        require_replica();
+        serve_read(dir_.image(), ch_, d);
         break;
       default:
         protocol_error(fmt::format("unknown message 0x{:02x}", static_cast<unsigned>(f.type)));

@@ -61,7 +61,9 @@ std::optional<LuksDevice> LuksDevice::for_active_mapping(const std::string& name
 }
 
 LuksDevice::LuksDevice(LuksDevice&& other) noexcept
-    : cd_(other.cd_), image_(std::move(other.image_)), last_error_(std::move(other.last_error_)),
+    : cd_(other.cd_),
+      image_(std::move(other.image_)),
+      last_error_(std::move(other.last_error_)),
       formatted_(other.formatted_) {
   other.cd_ = nullptr;
   if (cd_) crypt_set_log_callback(cd_, &LuksDevice::log_callback, this);

@@ -82,6 +82,9 @@ int run(int argc, char** argv) {
   register_snapshot_commands(app, ctx);
   register_replicate_commands(app, ctx);
   register_run_command(app, ctx);
+  register_restore_commands(app, ctx);
+  register_browse_commands(app, ctx);
+  register_forget_command(app, ctx);
   register_image_commands(app, ctx);
 
   try {

@@ -22,8 +22,12 @@ void register_agent_commands(CLI::App& app, Context& ctx) {
       auto warn = [](std::string_view path, std::string_view message) {
         log::debug("{}: {}", path, message);
       };
-      std::uint64_t warnings = transfer::run_agent(0, 1, *opts, warn);
-      return warnings > 0 ? int{kWarnings} : int{kOk};
+      transfer::AgentOutcome out = transfer::run_agent(0, 1, *opts, warn);
+      if (out.failed) {
+        log::debug("{}", out.message);  // the client has it and prints it: once
+        return exit_code_for(*out.failed);
+      }
+      return out.warnings > 0 ? int{kWarnings} : int{kOk};
     };
   });
 }

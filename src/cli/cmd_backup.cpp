@@ -1,5 +1,6 @@
 // coffer backup SOURCE REPO: one hard-linked snapshot of SOURCE in REPO (docs/snapshots.md).
 #include "coffer/transfer/backup.hpp"
+#include "coffer/util/error.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
 #include "steps.hpp"
@@ -43,7 +44,11 @@ void register_backup_commands(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, args, remote_cmd] {
     ctx.action = [&ctx, args, remote_cmd]() -> int {
       transfer::BackupRequest req = args->req;
+      // An empty word (an unset shell variable) is a mistake on the command line, not a path.
+      if (req.source.empty()) fail(ErrorKind::usage, "back up", "SOURCE", "is an empty string");
+      if (req.repo.empty()) fail(ErrorKind::usage, "back up into", "REPO", "is an empty string");
       if (remote_cmd->count() > 0) req.local_agent_command = req.remote_command;
+      req.dry_run = ctx.global.dry_run;
       for (const auto& file : args->exclude_from)
         for (auto& rule : transfer::read_filter_file(file)) req.filter_rules.push_back(std::move(rule));
       transfer::BackupResult r = run_reported_backup(ctx, req);

@@ -238,6 +238,8 @@ void add_verify(CLI::App& replica, Context& ctx) {
 
 }  // namespace
 
+void add_replica_fetch(CLI::App& replica, Context& ctx);  // cmd_replica_fetch.cpp
+
 void register_replicate_commands(CLI::App& app, Context& ctx) {
   add_replicate(app, ctx);
   add_serve(app, ctx);
@@ -245,6 +247,7 @@ void register_replicate_commands(CLI::App& app, Context& ctx) {
   replica->require_subcommand(1);
   add_status(*replica, ctx);
   add_verify(*replica, ctx);
+  add_replica_fetch(*replica, ctx);
 }
 
 }  // namespace coffer::cli

@@ -93,6 +93,12 @@ void backup_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
       if (r.warnings) out.warned();
     } catch (const Error& e) {
       out.failed("backup of source " + source.name, e);
+      continue;  // no rotation after a failed backup: the snapshots stay as they were
+    }
+    try {
+      run_reported_forget(ctx, open.mount(), source.name, policy_from_config(cfg.retention), false);
+    } catch (const Error& e) {
+      out.failed("retention of source " + source.name, e);
     }
   }
   open.close();
@@ -136,8 +142,19 @@ int run_chain(Context& ctx, const RunArgs& args) {
   if (ctx.global.dry_run) {
     ctx.say(fmt::format("would open vault {}", where.image.native()));
     for (const auto& s : cfg.sources)
-      if (selected(args.only_sources, s.name))
+      if (selected(args.only_sources, s.name)) {
         ctx.say(fmt::format("would back up {} as hosts/{}", s.path, s.name));
+        snapshot::RetentionPolicy policy = policy_from_config(cfg.retention);
+        ctx.say(policy.empty()
+                    ? fmt::format("would refuse to apply [retention] to hosts/{}: it keeps nothing",
+                                  s.name)
+                    : fmt::format("would apply [retention] to hosts/{}: keep {}", s.name,
+                                  policy.describe()));
+        ctx.emit_json({{"type", "dry_run_retention"},
+                       {"host", s.name},
+                       {"policy", policy.describe()},
+                       {"empty", policy.empty()}});
+      }
     for (const auto& t : cfg.targets)
       if (selected(args.only_targets, t.name))
         ctx.say(fmt::format("would replicate to {} ({})", t.name, t.dest));

@@ -21,7 +21,8 @@ struct KdfOptions {
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--kdf-memory", memory,
-                   "argon2id memory cost, e.g. 1G (default: benchmarked, up to 1 GiB, less on a small machine)");
+                   "argon2id memory cost, e.g. 1G (default: benchmarked, up to 1 GiB, less on a "
+                   "small machine)");
     cmd.add_option("--kdf-iterations", iterations, "argon2id iterations (default: benchmarked)");
     cmd.add_option("--kdf-parallel", parallel, "argon2id threads (default: benchmarked)");
     cmd.add_option("--kdf-time", time_ms, "Target unlock time in ms when benchmarking")
@@ -166,7 +167,9 @@ void add_create(CLI::App& vault_cmd, Context& ctx) {
       // The costs decide how hard a stolen image is to attack: say what was written (after a
       // benchmark they are this machine's, not the defaults).
       for (const auto& k : slots) ctx.say(slot_line(k));
-      ctx.emit_json({{"type", "vault_created"}, {"image", where.image.native()}, {"size", opts.size},
+      ctx.emit_json({{"type", "vault_created"},
+                     {"image", where.image.native()},
+                     {"size", opts.size},
                      {"keyslots", slots_json(slots)}});
       return int{kOk};
     };

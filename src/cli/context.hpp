@@ -64,6 +64,9 @@ void register_agent_commands(CLI::App& app, Context& ctx);
 void register_snapshot_commands(CLI::App& app, Context& ctx);
 void register_replicate_commands(CLI::App& app, Context& ctx);
 void register_run_command(CLI::App& app, Context& ctx);
+void register_restore_commands(CLI::App& app, Context& ctx);
+void register_browse_commands(CLI::App& app, Context& ctx);
+void register_forget_command(CLI::App& app, Context& ctx);
 void register_image_commands(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli

@@ -29,12 +29,51 @@ transfer::BackupRequest backup_request(const config::Source& source,
   return req;
 }
 
+namespace {
+
+// What `backup -n` found: a real run would transfer the new and changed files, copy the
+// metadata-only ones on B and link the rest.
+void report_dry_run(const Context& ctx, const transfer::BackupRequest& req,
+                    const transfer::BackupResult& r) {
+  ctx.say(fmt::format(
+      "dry run: nothing written; a snapshot of {} as hosts/{} would have {} entries ({})",
+      req.source, r.host, r.entries, format_size(r.bytes_total)));
+  ctx.say(
+      fmt::format("  new files:       {} ({}), sent whole", r.new_files, format_size(r.new_bytes)));
+  ctx.say(fmt::format("  changed files:   {} ({}), sent as deltas or whole", r.changed_files,
+                      format_size(r.changed_bytes)));
+  ctx.say(fmt::format("  metadata only:   {} ({}), copied on B", r.metadata_files,
+                      format_size(r.metadata_bytes)));
+  ctx.say(fmt::format("  unchanged files: {} ({}), hard-linked", r.unchanged_files,
+                      format_size(r.unchanged_bytes)));
+  if (r.warnings > 0) ctx.say(fmt::format("{} warnings (see above)", r.warnings));
+  ctx.emit_json({{"type", "backup_dry_run"},
+                 {"host", r.host},
+                 {"entries", r.entries},
+                 {"bytes_total", r.bytes_total},
+                 {"new_files", r.new_files},
+                 {"new_bytes", r.new_bytes},
+                 {"changed_files", r.changed_files},
+                 {"changed_bytes", r.changed_bytes},
+                 {"metadata_files", r.metadata_files},
+                 {"metadata_bytes", r.metadata_bytes},
+                 {"unchanged_files", r.unchanged_files},
+                 {"unchanged_bytes", r.unchanged_bytes},
+                 {"warnings", r.warnings}});
+}
+
+}  // namespace
+
 transfer::BackupResult run_reported_backup(Context& ctx, const transfer::BackupRequest& req) {
   auto warn = [&ctx](std::string_view path, std::string_view message) {
     log::warn("{}: {}", path.empty() ? "." : snapshot::escape_path(path), message);
     ctx.emit_json({{"type", "warning"}, {"path", snapshot::escape_path(path)}, {"message", message}});
   };
   transfer::BackupResult r = transfer::run_backup(req, warn);
+  if (r.dry_run) {
+    report_dry_run(ctx, req, r);
+    return r;
+  }
   ctx.say(fmt::format("snapshot hosts/{}/{} complete: {} entries ({}), {} linked, {} copied on B, "
                       "{} deltas, {} sent whole, {} resumed",
                       r.host, r.snapshot, r.entries, format_size(r.bytes_total), r.linked, r.copied,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "coffer/replicate/replicate.hpp"
+#include "coffer/snapshot/retention.hpp"
 #include "coffer/transfer/backup.hpp"
 #include "coffer/vault/vault.hpp"
 #include "context.hpp"
@@ -28,5 +29,15 @@ replicate::ReplicateResult run_reported_replication(Context& ctx, const vault::L
 
 // Reports a verification; a failed one throws Error(kind integrity) naming the replica.
 void report_verify(Context& ctx, const replicate::VerifyReport& report);
+
+// Retention (cmd_forget.cpp): the config's [retention] as a policy, and one host's forget under
+// its lock, reporting every snapshot kept (with its rules) and removed.
+struct ForgetReport {
+  std::size_t kept = 0, removed = 0;
+};
+snapshot::RetentionPolicy policy_from_config(const config::Retention& r);
+ForgetReport run_reported_forget(Context& ctx, const std::filesystem::path& repo,
+                                 const std::string& host, const snapshot::RetentionPolicy& policy,
+                                 bool dry_run);
 
 }  // namespace coffer::cli

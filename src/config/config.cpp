@@ -101,6 +101,17 @@ class TableReader {
       report(*n, key, e.reason());
     }
   }
+  void duration(std::string_view key, std::optional<CalendarDuration>& dst) {
+    const toml::node* n = get(key);
+    if (!n) return;
+    auto s = n->value<std::string>();
+    if (!s) return report(*n, key, "expected a duration such as \"30d\", \"1y6m\" or \"36h\"");
+    try {
+      dst = parse_calendar_duration(*s, full(key));
+    } catch (const Error& e) {
+      report(*n, key, e.reason());
+    }
+  }
   void strings(std::string_view key, std::vector<std::string>& dst) {
     const toml::node* n = get(key);
     if (!n) return;
@@ -198,6 +209,7 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     r.count("monthly", cfg.retention.monthly);
     r.count("half_yearly", cfg.retention.half_yearly);
     r.count("yearly", cfg.retention.yearly);
+    r.duration("within", cfg.retention.within);
   }
   names.clear();
   i = 0;

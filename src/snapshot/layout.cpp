@@ -1,11 +1,13 @@
 #include "coffer/snapshot/layout.hpp"
 
-#include <algorithm>
-#include <cerrno>
+#include <dirent.h>
 #include <fcntl.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"
@@ -136,16 +138,56 @@ void sync_filesystem(const fs::path& path) {
   if (::syncfs(fd.get()) != 0) throw_errno("syncfs", path, errno);
 }
 
-void remove_tree(const fs::path& path) {
-  std::error_code ec;
-  // Directories left read-only by a copied source tree must become writable to be emptied.
-  for (auto it = fs::recursive_directory_iterator(path, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+namespace {
+
+// Empties directory `fd` (named `shown` in errors) relative to directory fds, so that a tree
+// nested deeper than PATH_MAX is removed like any other; symlinks are removed, never followed.
+void empty_directory(int fd, const fs::path& shown) {
+  ::fchmod(fd, 0700);  // a copied read-only source directory must become writable to be emptied
+  int dup = ::dup(fd);
+  if (dup < 0) throw_errno("remove", shown, errno);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dup), ::closedir);
+  if (!d) {
+    int err = errno;
+    ::close(dup);
+    throw_errno("remove", shown, err);
   }
-  ::chmod(path.c_str(), 0700);
-  fs::remove_all(path, ec);
-  if (ec) throw_errno("remove", path, ec.value());
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* de = ::readdir(d.get())) {
+    std::string_view n = de->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+    errno = 0;
+  }
+  if (errno != 0) throw_errno("remove", shown, errno);
+  for (const auto& name : names) {
+    if (::unlinkat(fd, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR) throw_errno("remove", shown / name, errno);
+    int sub = ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) throw_errno("remove", shown / name, errno);
+    {
+      UniqueFd subfd(sub);
+      empty_directory(subfd.get(), shown / name);
+    }
+    if (::unlinkat(fd, name.c_str(), AT_REMOVEDIR) != 0) throw_errno("remove", shown / name, errno);
+  }
+}
+
+}  // namespace
+
+void remove_tree(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return;
+    if (errno != ENOTDIR && errno != ELOOP) throw_errno("remove", path, errno);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove", path, errno);
+    return;
+  }
+  {
+    UniqueFd dir(fd);
+    empty_directory(dir.get(), path);
+  }
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove", path, errno);
 }
 
 namespace {

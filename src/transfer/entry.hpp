@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "coffer/snapshot/catalog.hpp"
+#include "coffer/transfer/tree_ops.hpp"
 #include "wire.hpp"
 
 namespace coffer::transfer {
 
 using snapshot::EntryType;
-using Xattrs = std::vector<std::pair<std::string, std::string>>;  // sorted by name
 
 constexpr std::uint32_t kNoLeader = UINT32_MAX;
 
@@ -36,9 +36,8 @@ struct FileEntry {
   std::string_view parent() const;  // "" for top-level entries
 };
 
-// XXH3-64 of the sorted xattrs (0 when there are none): what the catalog stores to detect an
-// xattr or ACL change without keeping the values.
-std::uint64_t xattr_digest(const Xattrs& xattrs);
+// xattr_digest() (coffer/transfer/tree_ops.hpp) is what the catalog stores to detect an xattr
+// or ACL change without keeping the values.
 
 class ListEncoder {
  public:

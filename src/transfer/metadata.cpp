@@ -1,12 +1,12 @@
 #include "metadata.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "coffer/util/error.hpp"
@@ -22,7 +22,9 @@ std::string proc_path(int dirfd, std::string_view name) {
 
 namespace {
 
-bool no_xattr_support(int err) { return err == ENOTSUP || err == ENOSYS; }
+bool no_xattr_support(int err) {
+  return err == ENOTSUP || err == ENOSYS;
+}
 
 // list/get through function objects so that the path and fd forms share one loop.
 template <typename List, typename Get>
@@ -57,7 +59,8 @@ Xattrs read_xattrs(List list, Get get, const std::string& shown) {
       throw_errno("read xattr " + std::string(name) + " of", shown, errno);
     }
     if (v < 0) continue;
-    out.emplace_back(std::string(name, len), std::string(value.data(), static_cast<std::size_t>(v)));
+    out.emplace_back(std::string(name, len),
+                     std::string(value.data(), static_cast<std::size_t>(v)));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -67,53 +70,79 @@ Xattrs read_xattrs(List list, Get get, const std::string& shown) {
 
 Xattrs read_xattrs_at(int dirfd, std::string_view name) {
   std::string p = proc_path(dirfd, name);
-  return read_xattrs([&](char* b, std::size_t s) { return ::llistxattr(p.c_str(), b, s); },
-                     [&](const char* n, char* b, std::size_t s) { return ::lgetxattr(p.c_str(), n, b, s); },
-                     std::string(name));
+  return read_xattrs(
+      [&](char* b, std::size_t s) { return ::llistxattr(p.c_str(), b, s); },
+      [&](const char* n, char* b, std::size_t s) { return ::lgetxattr(p.c_str(), n, b, s); },
+      std::string(name));
 }
 
 Xattrs read_xattrs_fd(int fd) {
-  return read_xattrs([&](char* b, std::size_t s) { return ::flistxattr(fd, b, s); },
-                     [&](const char* n, char* b, std::size_t s) { return ::fgetxattr(fd, n, b, s); },
-                     "fd " + std::to_string(fd));
+  return read_xattrs(
+      [&](char* b, std::size_t s) { return ::flistxattr(fd, b, s); },
+      [&](const char* n, char* b, std::size_t s) { return ::fgetxattr(fd, n, b, s); },
+      "fd " + std::to_string(fd));
 }
+
+namespace {
+EntryMetadata metadata_of(const FileEntry& e) {
+  return {e.type, e.mode, e.uid, e.gid, e.mtime_sec, e.mtime_nsec, &e.xattrs};
+}
+}  // namespace
 
 void MetadataApplier::chown_failed(int err, const std::filesystem::path& shown) {
   if (err != EPERM) throw_errno("change owner of", shown, err);
   can_chown = false;
-  if (!warned_chown) {
+  if (warn_once && !warned_chown) {
     warned_chown = true;
     log::warn("not running as root: owners are not kept (first refusal: {})", shown.native());
   }
 }
 
-void MetadataApplier::apply_fd(int fd, const FileEntry& e, const std::filesystem::path& shown) {
-  if (can_chown && ::fchown(fd, e.uid, e.gid) != 0) chown_failed(errno, shown);
-  for (const auto& [name, value] : e.xattrs)
-    if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0)
-      throw_errno("set xattr " + name + " on", shown, errno);
-  if (::fchmod(fd, e.mode) != 0) throw_errno("change mode of", shown, errno);
-  timespec times[2] = {{0, UTIME_OMIT}, {e.mtime_sec, static_cast<long>(e.mtime_nsec)}};
+void MetadataApplier::skipped_owner(const EntryMetadata& m) {
+  static const uid_t euid = ::geteuid();
+  static const gid_t egid = ::getegid();
+  if (m.uid != euid || m.gid != egid) ++chown_skipped;
+}
+
+void MetadataApplier::apply_fd(int fd, const EntryMetadata& m, const std::filesystem::path& shown) {
+  if (can_chown && ::fchown(fd, m.uid, m.gid) != 0) chown_failed(errno, shown);
+  if (!can_chown) skipped_owner(m);
+  if (m.xattrs)
+    for (const auto& [name, value] : *m.xattrs)
+      if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0)
+        throw_errno("set xattr " + name + " on", shown, errno);
+  if (::fchmod(fd, m.mode) != 0) throw_errno("change mode of", shown, errno);
+  timespec times[2] = {{0, UTIME_OMIT}, {m.mtime_sec, static_cast<long>(m.mtime_nsec)}};
   if (::futimens(fd, times) != 0) throw_errno("set times of", shown, errno);
 }
 
-void MetadataApplier::apply_at(int dirfd, std::string_view name, const FileEntry& e,
+void MetadataApplier::apply_at(int dirfd, std::string_view name, const EntryMetadata& m,
                                const std::filesystem::path& shown) {
   std::string n(name);
-  if (can_chown && ::fchownat(dirfd, n.c_str(), e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0)
+  if (can_chown && ::fchownat(dirfd, n.c_str(), m.uid, m.gid, AT_SYMLINK_NOFOLLOW) != 0)
     chown_failed(errno, shown);
-  if (!e.xattrs.empty()) {
+  if (!can_chown) skipped_owner(m);
+  if (m.xattrs && !m.xattrs->empty()) {
     std::string p = proc_path(dirfd, name);
-    for (const auto& [xname, value] : e.xattrs)
+    for (const auto& [xname, value] : *m.xattrs)
       if (::lsetxattr(p.c_str(), xname.c_str(), value.data(), value.size(), 0) != 0)
         throw_errno("set xattr " + xname + " on", shown, errno);
   }
   // Symlinks have no mode of their own; for the rest the name was just created by us.
-  if (e.type != EntryType::symlink && ::fchmodat(dirfd, n.c_str(), e.mode, 0) != 0)
+  if (m.type != EntryType::symlink && ::fchmodat(dirfd, n.c_str(), m.mode, 0) != 0)
     throw_errno("change mode of", shown, errno);
-  timespec times[2] = {{0, UTIME_OMIT}, {e.mtime_sec, static_cast<long>(e.mtime_nsec)}};
+  timespec times[2] = {{0, UTIME_OMIT}, {m.mtime_sec, static_cast<long>(m.mtime_nsec)}};
   if (::utimensat(dirfd, n.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
     throw_errno("set times of", shown, errno);
+}
+
+void MetadataApplier::apply_fd(int fd, const FileEntry& e, const std::filesystem::path& shown) {
+  apply_fd(fd, metadata_of(e), shown);
+}
+
+void MetadataApplier::apply_at(int dirfd, std::string_view name, const FileEntry& e,
+                               const std::filesystem::path& shown) {
+  apply_at(dirfd, name, metadata_of(e), shown);
 }
 
 }  // namespace coffer::transfer

@@ -1,13 +1,4 @@
-// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: opens a path below a directory fd
-// without ever following a symlink or leaving the tree, whatever was planted in it.
+// open_beneath() is declared in the public tree_ops.hpp (restore uses it too).
 #pragma once
 
-#include <string>
-#include <sys/types.h>
-
-namespace coffer::transfer {
-
-// Returns the fd, or -errno. An empty path opens the directory itself.
-int open_beneath(int rootfd, const std::string& path, int flags, mode_t mode = 0) noexcept;
-
-}  // namespace coffer::transfer
+#include "coffer/transfer/tree_ops.hpp"

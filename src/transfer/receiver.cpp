@@ -406,6 +406,7 @@ class Receiver {
 
 ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning) {
   try {
+    if (options.dry_run) return run_dry_receiver(ch, options, on_warning);
     return Receiver(ch, options, on_warning).run();
   } catch (const Error& e) {
     send_error(ch, e.what());

@@ -31,6 +31,8 @@ struct ReceiverOptions {
   std::string source;  // shown in the marker
   // Loaded while the connection was being set up (pull); empty: loaded when the list starts.
   std::shared_ptr<std::future<PreviousSnapshot>> prefetched;
+  // Read the list and compare it with the previous snapshot; create, lock and request nothing.
+  bool dry_run = false;
 };
 
 struct ReceiverStats {
@@ -45,6 +47,12 @@ struct ReceiverStats {
   std::uint64_t bytes_received = 0;  // protocol bytes from the sender
   std::uint64_t bytes_sent = 0;      // protocol bytes to the sender (requests, signatures)
   std::uint64_t warnings = 0;
+  // A dry run: what a real run would do with the regular files (hard-link followers aside).
+  bool dry_run = false;
+  std::uint64_t new_files = 0, new_bytes = 0;              // not in the previous snapshot
+  std::uint64_t changed_files = 0, changed_bytes = 0;      // other content: deltas or data
+  std::uint64_t metadata_files = 0, metadata_bytes = 0;    // same content, other metadata: copies
+  std::uint64_t unchanged_files = 0, unchanged_bytes = 0;  // hard links to the previous snapshot
 };
 
 using WarningSink = std::function<void(std::string_view path, std::string_view message)>;
@@ -52,6 +60,10 @@ using WarningSink = std::function<void(std::string_view path, std::string_view m
 // Runs the receiver after the handshake; publishes the snapshot and sends SUMMARY. On any
 // error the in-progress snapshot stays for the next run and the error is also sent to the peer.
 ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning);
+// The dry run (options.dry_run): reads the whole list, answers it with FINISH and sends SUMMARY
+// with the counts; nothing in the repository is created or changed (dry_run.cpp).
+ReceiverStats run_dry_receiver(Channel& ch, const ReceiverOptions& options,
+                               const WarningSink& on_warning);
 
 // The catalog line of entry `id` (hash: its content's, or its leader's for a hard link).
 snapshot::CatalogEntry catalog_entry(const FileEntry& e, std::uint32_t id,

@@ -63,6 +63,7 @@ class Sender {
                              e.type == EntryType::regular, e.sparse});
           enc.encode(e, batch);
           if (batch.size() >= kListBatch) {
+            list_sent_ = true;
             ch_.send(Msg::list, batch.data());
             batch.clear();
           }
@@ -71,7 +72,9 @@ class Sender {
     try {
       walker.run();
     } catch (const Error& e) {
-      if (listed_.empty()) send_error(ch_, e.what());  // the root itself: no snapshot at all
+      // Nothing sent yet (the root failed, or nothing but the root is left): the receiver
+      // gets the error before it creates anything.
+      if (!list_sent_) send_error(ch_, e.what());
       throw;
     }
     if (batch.size() > 0) ch_.send(Msg::list, batch.data());
@@ -258,6 +261,7 @@ class Sender {
   const SenderOptions& opts_;
   const std::function<void(std::string_view, std::string_view)>& on_warning_;
   std::vector<Listed> listed_;
+  bool list_sent_ = false;  // a LIST frame has gone out
   UniqueFd root_;
   SenderStats stats_;
   std::vector<std::byte> buf_;

@@ -55,6 +55,15 @@ BackupResult from_stats(const ReceiverStats& s) {
   r.bytes_to_receiver = s.bytes_received;
   r.bytes_to_sender = s.bytes_sent;
   r.warnings = s.warnings;
+  r.dry_run = s.dry_run;
+  r.new_files = s.new_files;
+  r.new_bytes = s.new_bytes;
+  r.changed_files = s.changed_files;
+  r.changed_bytes = s.changed_bytes;
+  r.metadata_files = s.metadata_files;
+  r.metadata_bytes = s.metadata_bytes;
+  r.unchanged_files = s.unchanged_files;
+  r.unchanged_bytes = s.unchanged_bytes;
   return r;
 }
 
@@ -79,13 +88,24 @@ std::vector<std::string> agent_argv(const BackupRequest& req) {
   return argv;
 }
 
+// What the remote agent (or the shell before it) last wrote to stderr belongs to the error it
+// explains: one line, not a warning line and an error line.
+[[noreturn]] void rethrow_with_agent_stderr(const Error& e, const std::string& peer,
+                                            const std::string& line) {
+  if (line.empty() || std::string_view(e.what()).find(line) != std::string_view::npos) throw e;
+  std::string reason = e.reason();
+  if (e.code()) reason += (reason.empty() ? "" : ": ") + e.code().message();
+  throw Error(e.kind(), e.operation(), e.subject(),
+              reason + " (agent on " + peer + ": " + line + ")");
+}
+
 // Pull: we receive; the agent at the other end of `stream` sends.
 BackupResult pull(ByteStream& stream, const BackupRequest& req, const std::string& source_path,
                   const std::string& host, const WarningFn& warn,
                   std::shared_ptr<std::future<PreviousSnapshot>> prefetched) {
   Channel ch(stream);
   client_hello(ch, 'S', sender_params(source_path, req));
-  ReceiverOptions ro{req.repo, host, req.source, std::move(prefetched)};
+  ReceiverOptions ro{req.repo, host, req.source, std::move(prefetched), req.dry_run};
   BackupResult r = from_stats(run_receiver(ch, ro, warn));
   ch.close_write();
   return r;
@@ -135,9 +155,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     try {
       result = pull(*stream, req, src_remote->path, host, warn, prefetched);
     } catch (const Error& e) {
-      std::string line = stream->last_stderr_line();
-      if (!line.empty()) log::warn("agent on {}: {}", stream->peer(), line);
-      throw;
+      rethrow_with_agent_stderr(e, stream->peer(), stream->last_stderr_line());
     }
     stream->exit_status();
   } else if (repo_remote) {
@@ -145,7 +163,10 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     ReadAheadStream read_ahead(*stream);
     Channel ch(read_ahead);
     try {
-      client_hello(ch, 'R', {{"repo", repo_remote->path}, {"name", host}, {"source", req.source}});
+      Params params{{"repo", repo_remote->path}, {"name", host}, {"source", req.source}};
+      // An agent too old to know "dry-run" refuses the key: it never writes a real snapshot.
+      if (req.dry_run) params.emplace_back("dry-run", "1");
+      client_hello(ch, 'R', params);
       WalkOptions walk = walk_options(req.filter_rules, req.one_file_system);
       SenderOptions so{fs::path(req.source), walk};
       run_sender(ch, so, warn);
@@ -155,9 +176,7 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
       result = from_stats(decode_summary(d));
       ch.close_write();
     } catch (const Error& e) {
-      std::string line = stream->last_stderr_line();
-      if (!line.empty()) log::warn("agent on {}: {}", stream->peer(), line);
-      throw;
+      rethrow_with_agent_stderr(e, stream->peer(), stream->last_stderr_line());
     }
     stream->exit_status();
   } else {
@@ -204,7 +223,7 @@ bool allowed(const fs::path& p, const std::vector<fs::path>& allow) {
 
 }  // namespace
 
-std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const WarningFn& warn) {
+AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& opts, const WarningFn& warn) {
   FdStream stream(in_fd, out_fd, "client");
   Channel ch(stream);
   Frame f = ch.receive();
@@ -230,7 +249,7 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       fail(ErrorKind::failed, "start agent", "", "this agent only sends (--send-only)");
     std::string path, name, source;
     std::vector<std::string> rules;
-    bool one_fs = false;
+    bool one_fs = false, dry_run = false;
     for (const auto& [k, v] : params) {
       if (k == "path" && role == 'S') path = v;
       else if (k == "filter" && role == 'S') rules.push_back(v);
@@ -238,6 +257,7 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       else if (k == "repo" && role == 'R') path = v;
       else if (k == "name" && role == 'R') name = v;
       else if (k == "source" && role == 'R') source = v;
+      else if (k == "dry-run" && role == 'R') dry_run = v == "1";
       else fail(ErrorKind::failed, "start agent", k, "unknown request parameter");
     }
     if (path.empty()) fail(ErrorKind::failed, "start agent", "", "no path requested");
@@ -254,15 +274,19 @@ std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& opts, const W
       // Wait for the receiver's SUMMARY (or its end of stream) before going away.
       Frame s = ch.receive();
       if (s.type != Msg::summary) ch.unexpected(s, "the end of the transfer");
-      return st.warnings;
+      return {st.warnings, std::nullopt, {}};
     }
     if (!snapshot::valid_host_name(name)) fail(ErrorKind::usage, "use snapshot name", name, "invalid name");
-    ReceiverOptions ro{path, name, source, nullptr};
+    ReceiverOptions ro{path, name, source, nullptr, dry_run};
     ReceiverStats st = run_receiver(ch, ro, warn);
     ch.flush();
-    return st.warnings;
+    return {st.warnings, std::nullopt, {}};
+  } catch (const PeerError& e) {
+    return {0, e.kind(), e.what()};  // the client's own error: it reports it
   } catch (const Error& e) {
-    send_error(ch, e.what());
+    // Told to the client, which prints it: printed here too it would be a second line (a local
+    // agent shares the terminal; an SSH agent's stderr is shown by the client).
+    if (send_error(ch, e.what())) return {0, e.kind(), e.what()};
     throw;
   }
 }

@@ -41,6 +41,11 @@ void encode_summary(const ReceiverStats& s, Encoder& e) {
   for (auto v : {s.entries, s.warnings, s.linked, s.copied, s.delta_files, s.data_files,
                  s.bytes_received, s.resumed, s.bytes_total, s.bytes_sent})
     e.uvar(v);
+  if (!s.dry_run) return;
+  e.uvar(1);  // the dry-run counts follow
+  for (auto v : {s.new_files, s.new_bytes, s.changed_files, s.changed_bytes, s.metadata_files,
+                 s.metadata_bytes, s.unchanged_files, s.unchanged_bytes})
+    e.uvar(v);
 }
 
 ReceiverStats decode_summary(Decoder& d) {
@@ -49,6 +54,13 @@ ReceiverStats decode_summary(Decoder& d) {
   for (auto* v : {&s.entries, &s.warnings, &s.linked, &s.copied, &s.delta_files, &s.data_files,
                   &s.bytes_received, &s.resumed, &s.bytes_total, &s.bytes_sent})
     *v = d.uvar();
+  if (!d.at_end()) {
+    if (d.uvar() != 1) d.malformed("unknown summary extension");
+    s.dry_run = true;
+    for (auto* v : {&s.new_files, &s.new_bytes, &s.changed_files, &s.changed_bytes,
+                    &s.metadata_files, &s.metadata_bytes, &s.unchanged_files, &s.unchanged_bytes})
+      *v = d.uvar();
+  }
   d.expect_end();
   return s;
 }

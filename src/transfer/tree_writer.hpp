@@ -82,8 +82,6 @@ class TreeWriter {
 // fd, or -errno (-ENOENT when `dirfd` is -1: a link base without that directory).
 int open_in(int dirfd, const FileEntry& e);
 
-// Copies the data regions of `in` to the same offsets of `out` (holes stay holes) and sets the
-// size. Returns the number of data bytes copied.
-std::uint64_t copy_sparse(int in, int out, std::uint64_t size, const std::filesystem::path& shown);
+// copy_sparse() is declared in coffer/transfer/tree_ops.hpp.
 
 }  // namespace coffer::transfer

@@ -108,6 +108,11 @@ void Walker::run() {
   e.xattrs = read_xattrs_fd(root.get());
   emit(std::move(e), st);
   walk_dir(root.get(), "", std::move(names));
+  // Filters (or entries that vanished or could not be read) that leave only the root are an
+  // empty source too: `--exclude '*'` must not publish an empty snapshot as complete.
+  if (next_index_ == 1)
+    fail(ErrorKind::failed, "read source root", root_.native(),
+         "every entry is excluded or unreadable; no snapshot is made of an empty source");
 }
 
 void Walker::walk_dir(int dirfd, const std::string& dir_path, std::vector<std::string> names) {

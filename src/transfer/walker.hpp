@@ -35,7 +35,8 @@ class Walker {
   Walker(std::filesystem::path root, const WalkOptions& options, EntrySink on_entry,
          WarningSink on_warning);
   // Opens the root first: a missing, unreadable or empty root throws before any entry is
-  // produced, so no snapshot is ever made of it.
+  // produced, so no snapshot is ever made of it. A walk that lists nothing but the root (every
+  // entry excluded) throws at its end.
   void run();
   std::uint64_t entries() const { return next_index_; }
 

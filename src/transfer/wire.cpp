@@ -132,20 +132,22 @@ void Channel::unexpected(const Frame& f, std::string_view during) const {
            std::string(during));
 }
 
-void send_error(Channel& ch, std::string_view message) noexcept {
+bool send_error(Channel& ch, std::string_view message) noexcept {
   try {
     Encoder e;
     e.bytes(message);
     ch.send(Msg::error, e.data());
     ch.flush();
+    return true;
   } catch (...) {
+    return false;
   }
 }
 
 void throw_peer_error(const Channel& ch, const Frame& f) {
   Decoder d(f.payload, ch.peer());
   std::string msg(d.bytes());
-  fail(ErrorKind::failed, "transfer with", ch.peer(), msg);
+  throw PeerError(ErrorKind::failed, "transfer with", ch.peer(), msg);
 }
 
 }  // namespace coffer::transfer

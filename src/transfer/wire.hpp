@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "coffer/util/error.hpp"
 #include "coffer/util/stream.hpp"
 
 namespace coffer::transfer {
@@ -114,9 +115,14 @@ class Channel {
   std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
 };
 
-// Sends an ERROR frame (best effort: the peer may already be gone).
-void send_error(Channel& ch, std::string_view message) noexcept;
-// Throws the Error an ERROR frame carries.
+// Sends an ERROR frame (best effort: the peer may already be gone). Returns whether it went out.
+bool send_error(Channel& ch, std::string_view message) noexcept;
+// What the peer reported in an ERROR frame: it knows already, and reports it itself.
+class PeerError : public Error {
+ public:
+  using Error::Error;
+};
+// Throws the PeerError an ERROR frame carries.
 [[noreturn]] void throw_peer_error(const Channel& ch, const Frame& f);
 
 }  // namespace coffer::transfer

@@ -62,4 +62,44 @@ std::string to_hex(const void* data, std::size_t size) {
   return out;
 }
 
+CalendarDuration parse_calendar_duration(std::string_view text, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    fail(ErrorKind::usage, "parse duration", what, fmt::format("'{}' {}", text, why));
+  };
+  if (text.empty()) bad("is empty (use e.g. 30d, 1y6m, 36h)");
+  CalendarDuration d;
+  static constexpr std::string_view kUnits = "ymdh";
+  std::size_t next_unit = 0;  // units must come in the order y, m, d, h, each once
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t start = i;
+    long long v = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      v = v * 10 + (text[i] - '0');
+      if (v > 1000000) bad("is too large");
+      ++i;
+    }
+    if (i == start) bad("needs a number before each unit (use e.g. 30d, 1y6m, 36h)");
+    if (i == text.size()) bad("needs a unit after its last number: y, m, d or h");
+    std::size_t u = kUnits.find(text[i]);
+    if (u == std::string_view::npos) bad("has an unknown unit (use y, m, d or h)");
+    if (u < next_unit) bad("has its units out of order or twice (write y, m, d, h in that order)");
+    next_unit = u + 1;
+    int* dst[] = {&d.years, &d.months, &d.days, &d.hours};
+    *dst[u] = static_cast<int>(v);
+    ++i;
+  }
+  if (d.zero()) bad("is zero");
+  return d;
+}
+
+std::string format_calendar_duration(const CalendarDuration& d) {
+  std::string out;
+  if (d.years) out += fmt::format("{}y", d.years);
+  if (d.months) out += fmt::format("{}m", d.months);
+  if (d.days) out += fmt::format("{}d", d.days);
+  if (d.hours || out.empty()) out += fmt::format("{}h", d.hours);
+  return out;
+}
+
 }  // namespace coffer

@@ -50,15 +50,23 @@ TEST(Chain, RunBacksUpClosesReplicatesAndVerifies) {
   write_text(src / "plain.txt", "changed\n");
   r = run_coffer({"--json", "run", "--verify"}, {}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  std::uint64_t linked = 0, sent = 0;
+  std::uint64_t linked = 0, sent = 0, kept = 0, removed = 0;
   for (std::size_t at = 0; at < r.out.size();) {
     auto nl = r.out.find('\n', at);
     auto j = nlohmann::json::parse(r.out.substr(at, nl - at));
     if (j["type"] == "backup") linked = j["linked"];
     if (j["type"] == "replicated") sent = j["bytes_sent"];
+    if (j["type"] == "forget_summary" && j["host"] == "a") {
+      kept = j["kept"];
+      removed = j["removed"];
+    }
     at = nl == std::string::npos ? r.out.size() : nl + 1;
   }
   EXPECT_GT(linked, 3u);
+  // [retention] (the defaults: last 1, daily 7, ...) ran after the backup: two snapshots of
+  // one day, the older one removed.
+  EXPECT_EQ(kept, 1u) << r.out;
+  EXPECT_EQ(removed, 1u) << r.out;
   EXPECT_LT(sent, 8u << 20) << "a small change must not resend the image";
   EXPECT_EQ(hash_file(v.dir() / "C" / "image"), hash_file(v.image()));
 

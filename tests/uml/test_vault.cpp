@@ -148,8 +148,8 @@ TEST(Vault, DamagedOrTruncatedHeaderIsAClearErrorAndNothingChanges) {
 // printed and recorded. One key slot, one open: the benchmark is slow inside UML.
 TEST(Vault, CreateWithoutKdfOptionsUsesBenchmarkedDefaults) {
   VaultFixture v;
-  RunResult r = v.coffer({"vault", "create", v.image(), "--size", "64M", "--generate-key-file",
-                          v.key()});
+  RunResult r =
+      v.coffer({"vault", "create", v.image(), "--size", "64M", "--generate-key-file", v.key()});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_NE(r.out.find("key slot 0:  argon2id memory"), std::string::npos) << r.out;
   nlohmann::json s = v.status();

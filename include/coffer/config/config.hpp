@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "coffer/util/units.hpp"
+
 namespace coffer::config {
 
 struct SecretPaths {
@@ -38,6 +40,7 @@ struct Retention {
   int monthly = 12;
   int half_yearly = 0;
   int yearly = 2;
+  std::optional<CalendarDuration> within;  // keep everything this close to the newest snapshot
 };
 
 struct Target {

@@ -8,9 +8,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "coffer/util/error.hpp"
 
 namespace coffer::transfer {
 
@@ -23,6 +26,8 @@ struct BackupRequest {
   std::string remote_command = "coffer";  // split like a shell would; "agent" is appended
   // Local SOURCE and REPO: the agent command; empty runs this very binary (/proc/self/exe).
   std::string local_agent_command;
+  // Walk and compare only: no snapshot, no in-progress directory, `latest` unchanged.
+  bool dry_run = false;
 };
 
 struct BackupResult {
@@ -38,6 +43,12 @@ struct BackupResult {
   std::uint64_t bytes_to_receiver = 0;  // protocol bytes A -> B
   std::uint64_t bytes_to_sender = 0;    // protocol bytes B -> A
   std::uint64_t warnings = 0;
+  // A dry run: what a real run would do with the regular files (snapshot stays empty).
+  bool dry_run = false;
+  std::uint64_t new_files = 0, new_bytes = 0;              // not in the previous snapshot
+  std::uint64_t changed_files = 0, changed_bytes = 0;      // other content: deltas or data
+  std::uint64_t metadata_files = 0, metadata_bytes = 0;    // same content, other metadata
+  std::uint64_t unchanged_files = 0, unchanged_bytes = 0;  // would be hard links
 };
 
 using WarningFn = std::function<void(std::string_view path, std::string_view message)>;
@@ -62,8 +73,17 @@ struct AgentOptions {
   std::vector<std::filesystem::path> allow;  // empty: any path
 };
 
+struct AgentOutcome {
+  std::uint64_t warnings = 0;
+  // The run failed and the client has the error already (it sent it, or the agent sent it in an
+  // ERROR frame): the client prints it, so the agent only exits with this kind's code.
+  std::optional<ErrorKind> failed;
+  std::string message;
+};
+
 // `coffer agent`: speaks the protocol on stdin/stdout; all parameters come from the client's
-// HELLO, checked against `options`. Returns the number of warnings.
-std::uint64_t run_agent(int in_fd, int out_fd, const AgentOptions& options, const WarningFn& on_warning);
+// HELLO, checked against `options`. Throws only errors the client could not be told about.
+AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& options,
+                       const WarningFn& on_warning);
 
 }  // namespace coffer::transfer

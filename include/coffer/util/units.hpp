@@ -13,4 +13,16 @@ std::string format_size(std::uint64_t bytes);
 
 std::string to_hex(const void* data, std::size_t size);
 
+// A calendar duration as restic writes it: "30d", "1y6m", "36h", "2y3m4d5h" (years, months,
+// days, hours; each at most once, in that order). Months and years are calendar steps, not a
+// fixed number of seconds.
+struct CalendarDuration {
+  int years = 0, months = 0, days = 0, hours = 0;
+  bool zero() const { return years == 0 && months == 0 && days == 0 && hours == 0; }
+  bool operator==(const CalendarDuration&) const = default;
+};
+// Throws Error(kind usage) naming `what` on a bad value.
+CalendarDuration parse_calendar_duration(std::string_view text, std::string_view what);
+std::string format_calendar_duration(const CalendarDuration& d);
+
 }  // namespace coffer

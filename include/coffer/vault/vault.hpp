@@ -67,7 +67,7 @@ struct Status {
 // On any error the half-made image is removed. Returns the key slots with the argon2id costs
 // written into them (benchmarked unless options.kdf gives them).
 std::vector<KeySlot> create(const Location& where, const CreateOptions& options,
-            const config::Credentials& new_keys);
+                            const config::Credentials& new_keys);
 
 // Unlocks, maps and mounts at `mount` (default: where.default_mount()), creating the directory.
 // A stale mapping or mount of the same image is cleaned first. Returns the mount point.

@@ -124,3 +124,56 @@ TEST(BackupSsh, LostConnectionIsResumedWithoutResendingFinishedFiles) {
   auto diffs = compare_trees(t / "src", latest_tree(t / "repo", "lost"));
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
 }
+
+TEST(BackupSsh, DryRunPullAndPushWriteNothing) {
+  auto& sshd = SshdEnvironment::sshd();
+  TempDir t;
+  write_random(t / "src/a", 4096, 1);
+  write_random(t / "src/b", 100, 2);
+  fs::create_directories(t / "repo");
+  ASSERT_EQ(
+      coffer_ssh({"backup", (t / "src").native(), (t / "repo").native(), "--name", "h"}).exit_code,
+      0);
+  auto before = coffer::snapshot::list_complete(t / "repo", "h");
+  ASSERT_EQ(before.size(), 1u);
+  write_random(t / "src/c", 777, 3);
+  for (bool push : {false, true}) {
+    SCOPED_TRACE(push ? "push" : "pull");
+    std::string src = push ? (t / "src").native() : remote(sshd.alias(), t / "src");
+    std::string repo = push ? remote(sshd.alias(), t / "repo") : (t / "repo").native();
+    auto r = coffer_ssh({"--json", "-n", "backup", src, repo, "--name", "h"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("\"type\":\"backup_dry_run\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"new_files\":1,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"new_bytes\":777,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"unchanged_files\":2,"), std::string::npos) << r.out;
+    auto after = coffer::snapshot::list_complete(t / "repo", "h");
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].name, before[0].name);
+    EXPECT_FALSE(fs::exists(t / "repo/hosts/h/.in-progress"));
+  }
+}
+
+TEST(BackupSsh, ErrorsOnEitherSideAreOneLine) {
+  auto& sshd = SshdEnvironment::sshd();
+  TempDir t;
+  fs::create_directories(t / "empty");
+  write_text(t / "src/f", "x");
+  fs::create_directories(t / "repo");
+  // Pull: the agent on A fails (empty source); push: the agent on B fails (no REPO).
+  auto pull = coffer_ssh({"backup", remote(sshd.alias(), t / "empty"), (t / "repo").native()});
+  EXPECT_EQ(pull.exit_code, 1);
+  EXPECT_NE(pull.err.find("empty"), std::string::npos) << pull.err;
+  EXPECT_EQ(count_lines(pull.err), 1) << pull.err;
+  auto push =
+      coffer_ssh({"backup", (t / "src").native(), remote(sshd.alias(), t / "nope"), "--name", "p"});
+  EXPECT_NE(push.exit_code, 0);
+  EXPECT_NE(push.err.find("nope"), std::string::npos) << push.err;
+  EXPECT_EQ(count_lines(push.err), 1) << push.err;
+  // An agent that cannot even start: what it said is part of the one error line.
+  auto bad = run_coffer({"backup", remote(sshd.alias(), t / "src"), (t / "repo").native(),
+                         "--remote-command", "/nonexistent/coffer"},
+                        {}, sshd.env());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+}

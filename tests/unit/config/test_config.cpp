@@ -28,6 +28,7 @@ path = "/home"
 [retention]
 daily = 14
 yearly = 5
+within = "1y6m"
 
 [[target]]
 name = "offsite"
@@ -53,6 +54,8 @@ TEST(Config, ParsesEverySection) {
   EXPECT_EQ(c.retention.daily, 14);
   EXPECT_EQ(c.retention.weekly, 4);  // default kept
   EXPECT_EQ(c.retention.yearly, 5);
+  ASSERT_TRUE(c.retention.within);
+  EXPECT_EQ(*c.retention.within, (coffer::CalendarDuration{1, 6, 0, 0}));
   ASSERT_EQ(c.targets.size(), 1u);
   EXPECT_EQ(c.targets[0].block_size, 4096u);
   EXPECT_EQ(c.report.email, "root@localhost");
@@ -64,6 +67,16 @@ TEST(Config, UnknownKeyIsAnErrorWithItsLine) {
   EXPECT_EQ(r.diagnostics[0].line, 3u);
   EXPECT_EQ(r.diagnostics[0].key, "retention.daly");
   EXPECT_EQ(format_diagnostic("c.toml", r.diagnostics[0]), "c.toml:3: retention.daly: unknown key");
+}
+
+TEST(Config, RetentionWithinMustBeADuration) {
+  for (const char* bad : {"within = 30", "within = \"30\"", "within = \"3w\"", "within = \"0d\""}) {
+    ParseResult r = parse_config(std::string("[retention]\n") + bad + "\n", "c.toml");
+    ASSERT_EQ(r.diagnostics.size(), 1u) << bad;
+    EXPECT_EQ(r.diagnostics[0].key, "retention.within") << bad;
+    EXPECT_EQ(r.diagnostics[0].line, 2u) << bad;
+  }
+  EXPECT_FALSE(parse_config("[retention]\ndaily = 1\n", "c.toml").config.retention.within);
 }
 
 TEST(Config, SyntaxErrorHasLine) {
