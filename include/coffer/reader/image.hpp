@@ -17,6 +17,7 @@
 namespace coffer::reader {
 
 // AES-XTS with the plain64 IV: the 16-byte tweak is the little-endian sector number.
+// (For LUKS2, dm-crypt numbers sectors in 512-byte units even with 4 KiB sectors.)
 // Holds its own copy of the key; move-only (wraps an OpenSSL EVP_CIPHER_CTX).
 class XtsDecryptor {
  public:
@@ -27,8 +28,9 @@ class XtsDecryptor {
   ~XtsDecryptor();
 
   std::size_t sector_size() const noexcept { return sector_size_; }
-  // Decrypts whole sectors in place; `first_iv` is the IV of data's first sector.
-  void decrypt(std::span<std::byte> data, std::uint64_t first_iv) const;
+  // Decrypts whole sectors in place; `first_iv` is the IV of data's first sector, each next
+  // sector's IV is `iv_step` more (dm-crypt LUKS2: sector_size / 512).
+  void decrypt(std::span<std::byte> data, std::uint64_t first_iv, std::uint64_t iv_step = 1) const;
 
  private:
   struct Ctx;
@@ -41,7 +43,7 @@ struct ImageGeometry {
   std::uint64_t data_size = 0;    // bytes of plaintext (the segment runs to the end of file)
   std::size_t sector_size = 0;    // 4096 for coffer vaults
   std::uint64_t iv_offset = 0;    // the segment's IV tweak, in sectors
-  bool iv_large_sectors = false;  // IVs count sector_size units (LUKS2) instead of 512 bytes
+  bool iv_large_sectors = false;  // IVs count sector_size units; LUKS2 counts 512 bytes
   std::size_t key_bytes = 0;
 };
 

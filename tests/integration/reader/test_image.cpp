@@ -1,9 +1,9 @@
 // coffer image ls|restore on a closed LUKS2 image, run as an unprivileged user (setpriv), here
 // on a kernel without device-mapper. The image is made without dm-crypt: mkfs.ext4 -d fills a
 // plain file system, `cryptsetup luksFormat` writes a real LUKS2 header (4 KiB sectors), and
-// this test encrypts the file system with the header's volume key (AES-XTS-plain64, IV = 4 KiB
-// sector number). That the IV scheme matches dm-crypt is shown inside UML by
-// tests/uml/test_reader.cpp; here the point is the file system reader and the restore.
+// this test encrypts the file system with the header's volume key (AES-XTS-plain64, IV = 512-byte
+// sector number, as dm-crypt does for LUKS2). That the IV scheme matches dm-crypt is shown inside
+// UML by tests/uml/test_reader.cpp; here the point is the file system reader and the restore.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <libcryptsetup.h>
@@ -82,7 +82,8 @@ void encrypt_into(const fs::path& plain, const fs::path& image,
   std::vector<unsigned char> buf(kSector);
   for (std::uint64_t n = 0; in.read(reinterpret_cast<char*>(buf.data()), kSector); ++n) {
     unsigned char iv[16] = {};
-    for (int i = 0; i < 8; ++i) iv[i] = static_cast<unsigned char>(n >> (8 * i));
+    // dm-crypt's LUKS2 IV: the 512-byte sector number, 8 per 4 KiB sector.
+    for (int i = 0; i < 8; ++i) iv[i] = static_cast<unsigned char>((n * 8) >> (8 * i));
     int len = 0;
     ASSERT_EQ(EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, iv), 1);
     ASSERT_EQ(EVP_EncryptUpdate(ctx, buf.data(), &len, buf.data(), kSector), 1);

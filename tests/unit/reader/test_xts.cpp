@@ -55,3 +55,15 @@ TEST(Xts, RefusesPartialSectorsAndOddKeys) {
   std::vector<std::byte> bad(24);
   EXPECT_THROW(XtsDecryptor y(bad, 32), coffer::Error);
 }
+
+TEST(Xts, IvStepNumbersSectorsIn512ByteUnits) {
+  // With iv_step 8 (4 KiB sectors, LUKS2) the second 32-byte "sector" gets IV first_iv + 8.
+  auto key = hex("1111111111111111111111111111111122222222222222222222222222222222");
+  auto data =
+      hex("917cf69ebd68b2ec9b9fe9a3eadda692cd43d2f59598ed858c02c2652fbf922e"
+          "c454185e6a16936e39334038acef838bfb186fff7480adc4289382ecd6d394f0");
+  XtsDecryptor x(key, 32);
+  x.decrypt(data, 0x3333333333ULL - 8, 8);
+  EXPECT_EQ(std::vector<std::byte>(data.begin() + 32, data.end()),
+            std::vector<std::byte>(32, std::byte{0x44}));
+}
