@@ -106,8 +106,8 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
         for (auto& rule : transfer::read_filter_file(file))
           req.filter_rules.push_back(std::move(rule));
       bool list_actions = req.dry_run || ctx.global.verbose > 0;
-      bool progress_on = ctx.global.progress.value_or(::isatty(STDERR_FILENO) == 1) &&
-                         !ctx.global.json && !ctx.global.quiet;
+      // A progress line only where someone watches: stderr is a terminal, no --json, no -q.
+      bool progress_on = ::isatty(STDERR_FILENO) == 1 && !ctx.global.json && !ctx.global.quiet;
       Progress progress(progress_on && !list_actions);
       restore::RestoreCallbacks cb;
       cb.on_action = [&](restore::Action a, std::string_view rel) {
