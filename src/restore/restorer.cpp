@@ -389,7 +389,7 @@ void Restorer::verify() {
     UniqueFd f(fd);
     // From the disk, not from the pages just written (syncfs made them clean).
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    if (snapshot::hash_fd(fd, shown(p.rel)) == *p.entry->hash) {
+    if (snapshot::hash_fd(fd, shown(p.rel), p.entry->hash->blocks) == *p.entry->hash) {
       ++res_.verified;
       continue;
     }

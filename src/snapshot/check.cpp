@@ -165,7 +165,8 @@ void check_host(const fs::path& repo, const std::string& host, const CheckOption
       continue;
     }
     UniqueFd file(fd);
-    ContentHash h = hash_fd(fd, tree / first.path);
+    // The catalog says which form the hash has (the block form for sparse files).
+    ContentHash h = hash_fd(fd, tree / first.path, in.hash->blocks);
     ++report.inodes_read;
     report.bytes_read += in.size;
     if (h != *in.hash)
