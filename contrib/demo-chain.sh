@@ -61,5 +61,9 @@ step "B: open the vault, list the snapshots, compare the latest with A"
 latest=$(readlink -f "$mnt/hosts/demo/latest")
 diff -r "$work/A/src" "$latest/tree"
 echo "latest snapshot $latest equals the source"
+step "restore the latest snapshot from B into a new folder and compare it with A"
+"$coffer" restore "$mnt" latest "$work/restored" --verify
+diff -r "$work/A/src" "$work/restored"
+echo "restored tree equals the source"
 "$coffer" vault close
 step "done: vault $image, replica $work/C, config $work/coffer.toml"

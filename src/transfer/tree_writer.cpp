@@ -1,12 +1,17 @@
 #include "tree_writer.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <cerrno>
+
+#include <algorithm>
+#include <span>
+#include <vector>
 
 #include "coffer/util/error.hpp"
+#include "coffer/util/fd.hpp"
 #include "coffer/util/signals.hpp"
 #include "open_beneath.hpp"
 
@@ -20,7 +25,9 @@ UniqueFd open_root(const fs::path& p) {
   return open_fd(p, kDirFlags);
 }
 
-std::string staging_name(std::uint32_t id) { return std::to_string(id); }
+std::string staging_name(std::uint32_t id) {
+  return std::to_string(id);
+}
 }  // namespace
 
 TreeWriter::TreeWriter(const fs::path& tree, const fs::path& staging,
@@ -82,7 +89,8 @@ void TreeWriter::finish_directory(const FileEntry& e) {
 int TreeWriter::link_from(int base_dirfd, const FileEntry& e) {
   if (base_dirfd < 0) return ENOENT;
   std::string name(e.name());
-  if (::linkat(base_dirfd, name.c_str(), dir(e.parent()).tree.get(), name.c_str(), 0) != 0) return errno;
+  if (::linkat(base_dirfd, name.c_str(), dir(e.parent()).tree.get(), name.c_str(), 0) != 0)
+    return errno;
   return 0;
 }
 
@@ -116,8 +124,10 @@ int TreeWriter::replace_with_link(const FileEntry& existing, const FileEntry& e)
 UniqueFd TreeWriter::create_staging(std::uint32_t id) {
   std::string name = staging_name(id);
   ::unlinkat(staging_.get(), name.c_str(), 0);
-  int fd = ::openat(staging_.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) throw_errno("create staging file", tree_path_.parent_path() / "staging" / name, errno);
+  int fd = ::openat(staging_.get(), name.c_str(),
+                    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    throw_errno("create staging file", tree_path_.parent_path() / "staging" / name, errno);
   return UniqueFd(fd);
 }
 
@@ -135,8 +145,8 @@ int TreeWriter::can_hold(std::uint32_t id, std::uint64_t size) {
 void TreeWriter::commit_staging(std::uint32_t id, int fd, const FileEntry& e) {
   meta_.apply_fd(fd, e, shown(e.path));
   std::string name(e.name());
-  if (::renameat2(staging_.get(), staging_name(id).c_str(), dir(e.parent()).tree.get(), name.c_str(),
-                 RENAME_NOREPLACE) != 0)
+  if (::renameat2(staging_.get(), staging_name(id).c_str(), dir(e.parent()).tree.get(),
+                  name.c_str(), RENAME_NOREPLACE) != 0)
     throw_errno("move into place", shown(e.path), errno);
 }
 
@@ -147,8 +157,25 @@ int open_in(int dirfd, const FileEntry& e) {
   return fd < 0 ? -errno : fd;
 }
 
+// One pread/pwrite step of at most `len` bytes at the offsets, which it advances. Returns the
+// bytes copied (0 at the end of `in`), or -1 with errno set.
+ssize_t copy_buffered(int in, off_t& in_off, int out, off_t& out_off, std::size_t len,
+                      std::vector<std::byte>& buffer, const fs::path& shown) {
+  if (buffer.empty()) buffer.resize(std::size_t{1} << 20);
+  std::size_t want = std::min(len, buffer.size());
+  ssize_t n = ::pread(in, buffer.data(), want, in_off);
+  if (n <= 0) return n;
+  pwrite_all(out, std::span<const std::byte>(buffer.data(), static_cast<std::size_t>(n)), out_off,
+             shown);
+  in_off += n;
+  out_off += n;
+  return n;
+}
+
 std::uint64_t copy_sparse(int in, int out, std::uint64_t size, const fs::path& shown) {
   std::uint64_t copied = 0;
+  bool use_copy_range = true;
+  std::vector<std::byte> buffer;
   off_t pos = 0;
   for (;;) {
     off_t data = ::lseek(in, pos, SEEK_DATA);
@@ -163,9 +190,16 @@ std::uint64_t copy_sparse(int in, int out, std::uint64_t size, const fs::path& s
       check_interrupted("copying a file");
       // At most 64 MiB per call, so that a signal is seen between calls.
       auto len = static_cast<std::size_t>(std::min<off_t>(hole - in_off, off_t{64} << 20));
-      ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, len, 0);
+      ssize_t n = use_copy_range ? ::copy_file_range(in, &in_off, out, &out_off, len, 0)
+                                 : copy_buffered(in, in_off, out, out_off, len, buffer, shown);
       if (n < 0) {
         if (errno == EINTR) continue;
+        // Across file systems (a restore from the vault to another disk) or where the kernel
+        // or file system lacks it, copy_file_range refuses: copy through a buffer instead.
+        if (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) {
+          use_copy_range = false;
+          continue;
+        }
         throw_errno("copy", shown, errno);
       }
       if (n == 0) break;

@@ -34,6 +34,26 @@ TEST(Restore, RoundTripOfEveryFileTypeIsExact) {
     EXPECT_EQ(name.find(".coffer-restore"), std::string::npos);
 }
 
+// The vault is one file system and TARGET usually another: copy_file_range refuses to cross
+// file systems of different types (EXDEV), and the restore copies through a buffer instead.
+TEST(Restore, ToAnotherFileSystemIsExact) {
+  TempDir t;
+  struct stat here {}, shm {};
+  if (::stat(t.path().c_str(), &here) != 0 || ::stat("/dev/shm", &shm) != 0 ||
+      here.st_dev == shm.st_dev)
+    GTEST_SKIP() << "/dev/shm is not another file system here";
+  make_fidelity_tree(t / "src");
+  backup(t / "src", t / "repo");
+  fs::path out = fs::path("/dev/shm") / ("coffer-restore-test-" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  auto r = run_coffer({"restore", (t / "repo").native(), "latest", out.native(), "--verify"});
+  std::vector<std::string> diffs;
+  if (r.exit_code == 0) diffs = compare_trees(t / "src", out);
+  fs::remove_all(out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
+}
+
 TEST(Restore, SubPathRestoresThatDirectoryExactly) {
   TempDir t;
   make_fidelity_tree(t / "src");
