@@ -7,9 +7,11 @@
 #include "coffer/restore/restore.hpp"
 #include "coffer/snapshot/catalog.hpp"
 #include "coffer/transfer/backup.hpp"
+#include "coffer/util/error.hpp"
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
 #include "context.hpp"
+#include "sources.hpp"
 #include "exit_codes.hpp"
 
 namespace coffer::cli {
@@ -19,6 +21,7 @@ struct RestoreArgs {
   std::string repo, snapshot, target, overwrite;
   restore::RestoreRequest req;
   std::vector<std::string> exclude_from;
+  SourceOptions source;
 };
 
 restore::Overwrite parse_overwrite(const std::string& s) {
@@ -67,9 +70,16 @@ class Progress {
 }  // namespace
 
 void register_restore_commands(CLI::App& app, Context& ctx) {
+  add_restore_command(app, ctx, "Restore a snapshot, or a path in it, into TARGET");
+}
+
+void add_restore_command(CLI::App& app, Context& ctx, const std::string& help) {
   auto args = std::make_shared<RestoreArgs>();
-  auto* cmd = app.add_subcommand("restore", "Restore a snapshot, or a path in it, into TARGET");
-  cmd->add_option("repo", args->repo, "Snapshot root (the mounted vault)")->required();
+  auto* cmd = app.add_subcommand("restore", help);
+  cmd->add_option("repo", args->repo,
+                  "Snapshot root (the mounted vault), a closed vault image, or a replica on C "
+                  "(DIR or [user@]host:DIR)")
+      ->required();
   cmd->add_option("snapshot", args->snapshot,
                   "latest, a snapshot time, NAME/latest or NAME/TIME; :PATH restores a path in it")
       ->required();
@@ -92,10 +102,12 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
                 "Remove what TARGET has and the snapshot does not (needs --overwrite)");
   cmd->add_flag("--verify", args->req.verify,
                 "Re-read every restored file and compare it with the catalog's BLAKE2b");
+  args->source.add_to(*cmd);
   cmd->callback([&ctx, args] {
     ctx.action = [&ctx, args]() -> int {
       restore::RestoreRequest req = args->req;
       req.repo = args->repo;
+      req.source = args->source.open(ctx, args->repo);
       auto [snap, path] = restore::split_snapshot_arg(args->snapshot);
       req.snapshot = snap;
       req.path = path;
@@ -131,7 +143,25 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
                          {"bytes_done", bytes}});
         }
       };
-      restore::RestoreResult r = restore::run_restore(req, cb);
+      restore::RestoreResult r;
+      std::string from_c;
+      auto report_fetched = [&] {
+        auto f = args->source.fetched();
+        if (!f) return;
+        from_c = fmt::format(", {} fetched from C ({} blocks)", format_size(f->bytes), f->blocks);
+        ctx.emit_json({{"type", "fetched"},
+                       {"source", args->repo},
+                       {"blocks", f->blocks},
+                       {"bytes", f->bytes},
+                       {"bytes_received", f->received}});
+      };
+      try {
+        r = restore::run_restore(req, cb);
+      } catch (const Error&) {
+        report_fetched();
+        throw;
+      }
+      report_fetched();
       if (r.chown_skipped > 0)
         log::warn(
             "not running as root: the owners of {} entries were not restored (they belong to uid "
@@ -141,10 +171,11 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
           fmt::format("hosts/{}/{}{}{}", r.host, r.snapshot, path.empty() ? "" : ":", path);
       ctx.say(fmt::format(
           "{} {} into {}: {} entries, {} restored, {} updated, {} unchanged, {} skipped, "
-          "{} deleted, {} written{}",
+          "{} deleted, {} written{}{}",
           req.dry_run ? "would restore" : "restored", what, req.target.native(), r.entries,
           r.restored, r.updated, r.unchanged, r.skipped, r.deleted, format_size(r.bytes),
-          req.verify && !req.dry_run ? fmt::format(", {} files verified", r.verified) : ""));
+          req.verify && !req.dry_run ? fmt::format(", {} files verified", r.verified) : "",
+          from_c));
       ctx.emit_json({{"type", "summary"},
                      {"command", "restore"},
                      {"dry_run", req.dry_run},
