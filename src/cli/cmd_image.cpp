@@ -12,6 +12,7 @@
 #include "coffer/util/units.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "image_restore.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -32,16 +33,7 @@ struct ImageArgs {
 
   // Opens the image and its file system; returns the snapshot path to work on.
   std::string open(Context& ctx, std::unique_ptr<reader::FileSystem>& fs) {
-    config::Credentials creds = secrets.load(ctx, image.native());
-    fs = std::make_unique<reader::FileSystem>(std::make_shared<reader::Image>(image, creds));
-    auto [spec, path] = reader::split_snapshot_arg(snapshot);
-    reader::SnapshotRef ref = reader::resolve_snapshot(*fs, spec, name);
-    std::string full = ref.tree;
-    if (!path.empty() && path != "/" && path != ".") full += "/" + path;
-    if (!fs->exists(full))
-      fail(ErrorKind::missing, "find", ref.host + "/" + ref.name + ":" + path,
-           "no such path in the snapshot");
-    return full;
+    return open_image_snapshot(image, secrets.load(ctx, image.native()), snapshot, name, fs);
   }
 };
 
@@ -116,25 +108,46 @@ void add_restore(CLI::App& parent, Context& ctx) {
   cmd->add_option("TARGET", *target, "New path to restore into")->required();
   cmd->callback([&ctx, args, target] {
     ctx.action = [&ctx, args, target] {
-      std::unique_ptr<reader::FileSystem> fs;
-      std::string path = args->open(ctx, fs);
-      reader::ExtractReport r = reader::extract(*fs, path, *target);
-      for (const auto& w : r.warning_lines) std::fprintf(stderr, "warning: %s\n", w.c_str());
-      ctx.say(fmt::format("restored {} entries ({} files, {}, {} hard links) into {}", r.entries,
-                          r.files, format_size(r.bytes), r.hard_links, target->native()));
-      ctx.emit_json({{"type", "restored"},
-                     {"target", target->native()},
-                     {"entries", r.entries},
-                     {"files", r.files},
-                     {"bytes", r.bytes},
-                     {"hard_links", r.hard_links},
-                     {"warnings", r.warnings}});
-      return static_cast<int>(r.warnings ? kWarnings : kOk);
+      return restore_from_image(ctx, args->image, args->secrets.load(ctx, args->image.native()),
+                                args->snapshot, args->name, *target);
     };
   });
 }
 
 }  // namespace
+
+std::string open_image_snapshot(const std::filesystem::path& image, const config::Credentials& creds,
+                                const std::string& snapshot, const std::string& name,
+                                std::unique_ptr<reader::FileSystem>& fs) {
+  fs = std::make_unique<reader::FileSystem>(std::make_shared<reader::Image>(image, creds));
+  auto [spec, path] = reader::split_snapshot_arg(snapshot);
+  reader::SnapshotRef ref = reader::resolve_snapshot(*fs, spec, name);
+  std::string full = ref.tree;
+  if (!path.empty() && path != "/" && path != ".") full += "/" + path;
+  if (!fs->exists(full))
+    fail(ErrorKind::missing, "find", ref.host + "/" + ref.name + ":" + path,
+         "no such path in the snapshot");
+  return full;
+}
+
+int restore_from_image(Context& ctx, const std::filesystem::path& image,
+                       const config::Credentials& creds, const std::string& snapshot,
+                       const std::string& name, const std::filesystem::path& target) {
+  std::unique_ptr<reader::FileSystem> fs;
+  std::string path = open_image_snapshot(image, creds, snapshot, name, fs);
+  reader::ExtractReport r = reader::extract(*fs, path, target);
+  for (const auto& w : r.warning_lines) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  ctx.say(fmt::format("restored {} entries ({} files, {}, {} hard links) into {}", r.entries,
+                      r.files, format_size(r.bytes), r.hard_links, target.native()));
+  ctx.emit_json({{"type", "restored"},
+                 {"target", target.native()},
+                 {"entries", r.entries},
+                 {"files", r.files},
+                 {"bytes", r.bytes},
+                 {"hard_links", r.hard_links},
+                 {"warnings", r.warnings}});
+  return static_cast<int>(r.warnings ? kWarnings : kOk);
+}
 
 void register_image_commands(CLI::App& app, Context& ctx) {
   auto* image = app.add_subcommand("image", "Read a closed vault image without dm-crypt or root");
