@@ -1,8 +1,6 @@
 // coffer restore REPO SNAPSHOT[:PATH] TARGET (docs/restore.md, docs/man/coffer-restore.md).
 #include <fmt/format.h>
 #include <unistd.h>
-#include <chrono>
-#include <cstdio>
 
 #include "coffer/restore/restore.hpp"
 #include "coffer/snapshot/catalog.hpp"
@@ -13,6 +11,7 @@
 #include "context.hpp"
 #include "sources.hpp"
 #include "exit_codes.hpp"
+#include "progress.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -35,37 +34,6 @@ restore::Overwrite parse_overwrite(const std::string& s) {
 std::string shown(std::string_view rel) {
   return rel.empty() ? "." : snapshot::escape_path(rel);
 }
-
-// "entries, bytes, rate" on one rewritten stderr line, at most 4 times a second.
-class Progress {
- public:
-  explicit Progress(bool on) : on_(on), start_(Clock::now()), last_(start_) {}
-  ~Progress() {
-    if (drawn_) std::fputs("\n", stderr);
-  }
-  void update(std::uint64_t entries, std::uint64_t total, std::uint64_t bytes) {
-    if (!on_) return;
-    auto now = Clock::now();
-    if (drawn_ && now - last_ < std::chrono::milliseconds(250) && entries < total) return;
-    last_ = now;
-    drawn_ = true;
-    double s = std::chrono::duration<double>(now - start_).count();
-    double rate = s > 0 ? static_cast<double>(bytes) / s : 0;
-    double eta = entries > 0 && entries < total
-                     ? s * static_cast<double>(total - entries) / static_cast<double>(entries)
-                     : 0;
-    std::fprintf(stderr, "\r%llu/%llu entries, %s, %s/s, ETA %.0f s   ",
-                 static_cast<unsigned long long>(entries), static_cast<unsigned long long>(total),
-                 format_size(bytes).c_str(), format_size(static_cast<std::uint64_t>(rate)).c_str(),
-                 eta);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  bool on_;
-  bool drawn_ = false;
-  Clock::time_point start_, last_;
-};
 
 }  // namespace
 
@@ -118,9 +86,7 @@ void add_restore_command(CLI::App& app, Context& ctx, const std::string& help) {
         for (auto& rule : transfer::read_filter_file(file))
           req.filter_rules.push_back(std::move(rule));
       bool list_actions = req.dry_run || ctx.global.verbose > 0;
-      // A progress line only where someone watches: stderr is a terminal, no --json, no -q.
-      bool progress_on = ::isatty(STDERR_FILENO) == 1 && !ctx.global.json && !ctx.global.quiet;
-      Progress progress(progress_on && !list_actions);
+      Progress progress(ctx, Progress::Unit::entries, !list_actions);
       restore::RestoreCallbacks cb;
       cb.on_action = [&](restore::Action a, std::string_view rel) {
         if (!list_actions) return;
@@ -131,17 +97,8 @@ void add_restore_command(CLI::App& app, Context& ctx, const std::string& help) {
       cb.on_warning = [&](std::string_view rel, std::string_view message) {
         log::warn("{}: {}", shown(rel), message);
       };
-      auto last_status = std::chrono::steady_clock::now();
       cb.on_progress = [&](std::uint64_t done, std::uint64_t total, std::uint64_t bytes) {
         progress.update(done, total, bytes);
-        auto now = std::chrono::steady_clock::now();
-        if (ctx.global.json && now - last_status >= std::chrono::seconds(1)) {
-          last_status = now;
-          ctx.emit_json({{"type", "status"},
-                         {"entries_done", done},
-                         {"entries_total", total},
-                         {"bytes_done", bytes}});
-        }
       };
       restore::RestoreResult r;
       std::string from_c;

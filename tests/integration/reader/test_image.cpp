@@ -146,3 +146,34 @@ TEST(ImageReader, WrongKeyExits12AndMissingSnapshotExits10) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("LUKS2"), std::string::npos) << r.err;
 }
+
+// `replica fetch --restore`: B's image replicated to C, then fetched back with the key only and
+// a path of the latest snapshot restored from the fetched image by the reader, in one command.
+TEST(ImageReader, ReplicaFetchRestoresFromTheFetchedImageInOneStep) {
+  Fixture f;
+  std::vector<std::string> bare = {"COFFER_RUNTIME_DIR=" + (f.tmp / "no-run").native(),
+                                   "COFFER_CONFIG="};
+  fs::path C = f.tmp / "C", out = f.tmp / "fetched.img", target = f.tmp / "back";
+  ASSERT_EQ(run_coffer({"replicate", f.image.native(), C.native(), "--key-file", f.key.native()},
+                       {}, bare)
+                .exit_code,
+            0);
+  fs::create_directory(target);
+  RunResult refused = run_coffer({"replica", "fetch", C.native(), out.native(), "--key-file",
+                                  f.key.native(), "--restore", "latest", target.native()},
+                                 {}, bare);
+  EXPECT_EQ(refused.exit_code, 2) << "an existing TARGET is refused: " << refused.err;
+  EXPECT_FALSE(fs::exists(out)) << "before anything is downloaded";
+  fs::remove(target);
+  RunResult r = run_coffer({"replica", "fetch", "--json", C.native(), out.native(), "--key-file",
+                            f.key.native(), "--restore", "latest:dir with space", target.native()},
+                           {}, bare);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("\"type\":\"fetched\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"type\":\"restored\""), std::string::npos) << r.out;
+  EXPECT_EQ(hash_file(out), hash_file(f.image));
+  EXPECT_EQ(hash_file(target / "hard"), hash_file(f.src / "plain.txt"));
+  EXPECT_EQ(hash_file(target / "sub" / "n\xc3\xa9\nline\x01"),
+            hash_file(f.src / "dir with space" / "sub" / "n\xc3\xa9\nline\x01"));
+  EXPECT_FALSE(fs::exists(target / "plain.txt")) << "only the path asked for";
+}
