@@ -21,6 +21,7 @@
 #include "coffer/util/signals.hpp"
 #include "coffer/util/units.hpp"
 #include "fetch_blocks.hpp"
+#include "fetch_expect.hpp"
 #include "read_wire.hpp"
 
 namespace coffer::replicate {
@@ -75,6 +76,15 @@ class Fetcher {
       fail(ErrorKind::integrity, "fetch replica from", o_.source,
            fmt::format("it is a replica of vault {}, not of {}", format_uuid(h.luks_uuid),
                        *o_.expect_uuid));
+    // What else says which replica this must be, checked before the key is tried (a wrong key
+    // and another vault's header look alike to the unlock): fetch_expect.hpp.
+    if (std::filesystem::exists(r_.partial))
+      if (auto note = read_partial_note(record_path(r_.partial)))
+        check_against_partial_note(*note, r_.partial, m_, o_.source);
+    if (auto agreed = check_against_b_records(o_.out, m_, o_.source)) {
+      log::info("{}", *agreed);
+      r_.b_record = *agreed;
+    }
 
     open_partial();
     // First only what unlocking reads: the metadata (in block 0 for coffer's vaults), then the
@@ -152,8 +162,10 @@ class Fetcher {
     }
     // Blocks of zeros are holes in the partial file already: nothing to download.
     const Hash256& zero = zero_block_hash(m_.header.block_size);
-    for (std::uint64_t b = 0; b < state_.size(); ++b)
+    for (std::uint64_t b = 0; b < state_.size(); ++b) {
       if (state_[b] == BlockState::needed && m_.entries[b] == zero) state_[b] = BlockState::good;
+      if (state_[b] == BlockState::needed) to_download_ += block_length(b);
+    }
   }
 
   std::uint64_t block_length(std::uint64_t b) const {
@@ -214,6 +226,8 @@ class Fetcher {
           d.malformed(fmt::format("C answered with {} bytes at offset {}, which were not asked for",
                                   len, off));
         cursor = off + len;
+        downloaded_ += len;
+        if (o_.on_progress) o_.on_progress(downloaded_, to_download_);
         if (f.type == Msg::read_data)
           sink.data(off, std::move(f.payload), 8);
         else
@@ -280,6 +294,7 @@ class Fetcher {
                         {"generation", m_.header.generation},
                         {"time", m_.header.time},
                         {"uuid", r_.uuid},
+                        {"replica_id", to_hex(m_.header.replica_id.data(), 16)},
                         {"image_size", r_.image_size},
                         {"manifest_mac", to_hex(m_.mac.bytes.data(), m_.mac.bytes.size())}};
     write_file_atomic(record_path(r_.partial), j.dump() + "\n", 0600, Durability::replace_only);
@@ -313,6 +328,7 @@ class Fetcher {
   ClientSession* session_ = nullptr;
   Manifest m_;
   std::uint64_t c_size_ = 0;
+  std::uint64_t to_download_ = 0, downloaded_ = 0;  // block data, for on_progress
   std::vector<BlockState> state_;
   UniqueFd fd_;
   bool created_ = false, opened_ = false;

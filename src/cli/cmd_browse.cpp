@@ -4,9 +4,11 @@
 
 #include "coffer/restore/browse.hpp"
 #include "coffer/restore/restore.hpp"
+#include "coffer/restore/source.hpp"
 #include "coffer/util/error.hpp"
 #include "coffer/util/units.hpp"
 #include "context.hpp"
+#include "sources.hpp"
 #include "exit_codes.hpp"
 
 namespace coffer::cli {
@@ -88,23 +90,26 @@ void register_ls(CLI::App& app, Context& ctx) {
   struct Args {
     std::string repo, snapshot, name;
     bool long_format = false, recursive = false;
+    SourceOptions source;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("ls", "List a directory of a snapshot (from its catalog)");
-  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault)")->required();
+  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault), a closed vault image, or a replica on C")->required();
   cmd->add_option("snapshot", a->snapshot,
                   "SNAPSHOT[:PATH] (latest, a time, NAME/latest, NAME/TIME)")
       ->required();
   cmd->add_option("--name", a->name, "The source (hosts/NAME) when REPO holds several");
   cmd->add_flag("-l,--long", a->long_format, "Type, mode, owner, size and mtime");
   cmd->add_flag("-R,--recursive", a->recursive, "Everything below PATH");
+  a->source.add_to(*cmd);
   cmd->callback([&ctx, a] {
     ctx.action = [&ctx, a]() -> int {
       auto [spec, path] = restore::split_snapshot_arg(a->snapshot);
-      auto snap = restore::resolve_snapshot(a->repo, spec, a->name);
-      auto cat = snapshot::Catalog::load(snap.catalog());
+      auto src = a->source.open_any(ctx, a->repo);
+      auto snap = restore::resolve_snapshot(*src, spec, a->name);
+      auto cat = src->catalog(snap);
       for (const CatalogEntry* e : restore::list_entries(
-               cat, restore::normalize_snapshot_path(path), a->recursive, snap.catalog())) {
+               cat, restore::normalize_snapshot_path(path), a->recursive, src->catalog_path(snap))) {
         std::string slash = e->type == EntryType::directory ? "/" : "";
         ctx.say(a->long_format ? long_line(*e) : shown(e->path) + slash);
         nlohmann::json j = entry_json(*e);
@@ -121,16 +126,18 @@ void register_ls(CLI::App& app, Context& ctx) {
 void register_find(CLI::App& app, Context& ctx) {
   struct Args {
     std::string repo, pattern, name;
+    SourceOptions source;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("find", "Which snapshots hold a path matching PATTERN");
-  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault)")->required();
+  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault), a closed vault image, or a replica on C")->required();
   cmd->add_option("pattern", a->pattern, "rsync-style pattern (without '/': the last component)")
       ->required();
   cmd->add_option("--name", a->name, "Only this source's snapshots");
+  a->source.add_to(*cmd);
   cmd->callback([&ctx, a] {
     ctx.action = [&ctx, a]() -> int {
-      auto hits = restore::find_entries(a->repo, a->pattern, a->name);
+      auto hits = restore::find_entries(*a->source.open_any(ctx, a->repo), a->pattern, a->name);
       for (const auto& h : hits) {
         ctx.say(fmt::format("{}/{}  {:>12}  {}  {}{}", h.snapshot.host, h.snapshot.name,
                             h.entry.size, utc_time(h.entry.mtime_sec, h.entry.mtime_nsec),
@@ -151,22 +158,25 @@ void register_find(CLI::App& app, Context& ctx) {
 void register_diff(CLI::App& app, Context& ctx) {
   struct Args {
     std::string repo, first, second, name;
+    SourceOptions source;
   };
   auto a = std::make_shared<Args>();
   auto* cmd =
       app.add_subcommand("diff", "What changed between two snapshots (from their catalogs)");
-  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault)")->required();
+  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault), a closed vault image, or a replica on C")->required();
   cmd->add_option("snap1", a->first, "The older snapshot")->required();
   cmd->add_option("snap2", a->second, "The newer snapshot (same source unless NAME/ is given)")
       ->required();
   cmd->add_option("--name", a->name, "The source (hosts/NAME) when REPO holds several");
+  a->source.add_to(*cmd);
   cmd->callback([&ctx, a] {
     ctx.action = [&ctx, a]() -> int {
-      auto s1 = restore::resolve_snapshot(a->repo, a->first, a->name);
+      auto src = a->source.open_any(ctx, a->repo);
+      auto s1 = restore::resolve_snapshot(*src, a->first, a->name);
       bool own_name = a->second.find('/') != std::string::npos || !a->name.empty();
-      auto s2 = restore::resolve_snapshot(a->repo, a->second, own_name ? a->name : s1.host);
-      auto c1 = snapshot::Catalog::load(s1.catalog());
-      auto c2 = snapshot::Catalog::load(s2.catalog());
+      auto s2 = restore::resolve_snapshot(*src, a->second, own_name ? a->name : s1.host);
+      auto c1 = src->catalog(s1);
+      auto c2 = src->catalog(s2);
       std::uint64_t counts[4] = {0, 0, 0, 0};
       for (const auto& d : restore::diff_catalogs(c1, c2)) {
         ++counts[static_cast<int>(d.change)];

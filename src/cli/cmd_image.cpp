@@ -6,12 +6,14 @@
 #include <ctime>
 #include <memory>
 
-#include "coffer/reader/extract.hpp"
 #include "coffer/reader/fs.hpp"
+#include "coffer/reader/walk.hpp"
+#include "coffer/restore/restore.hpp"
+#include "coffer/restore/source.hpp"
 #include "coffer/snapshot/catalog.hpp"
-#include "coffer/util/units.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "sources.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -31,15 +33,17 @@ struct ImageArgs {
   }
 
   // Opens the image and its file system; returns the snapshot path to work on.
-  std::string open(Context& ctx, std::unique_ptr<reader::FileSystem>& fs) {
+  std::string open(Context& ctx, std::shared_ptr<const reader::FileSystem>& fs) {
     config::Credentials creds = secrets.load(ctx, image.native());
-    fs = std::make_unique<reader::FileSystem>(std::make_shared<reader::Image>(image, creds));
-    auto [spec, path] = reader::split_snapshot_arg(snapshot);
-    reader::SnapshotRef ref = reader::resolve_snapshot(*fs, spec, name);
-    std::string full = ref.tree;
-    if (!path.empty() && path != "/" && path != ".") full += "/" + path;
+    fs = std::make_shared<const reader::FileSystem>(std::make_shared<reader::Image>(image, creds));
+    auto [spec, path] = restore::split_snapshot_arg(snapshot);
+    snapshot::SnapshotInfo snap =
+        restore::resolve_snapshot(*restore::image_source(fs, image.native()), spec, name);
+    std::string rel = restore::normalize_snapshot_path(path);
+    std::string full = snap.tree().native();
+    if (!rel.empty()) full += "/" + rel;
     if (!fs->exists(full))
-      fail(ErrorKind::missing, "find", ref.host + "/" + ref.name + ":" + path,
+      fail(ErrorKind::missing, "find", snap.host + "/" + snap.name + ":" + path,
            "no such path in the snapshot");
     return full;
   }
@@ -80,7 +84,7 @@ void add_ls(CLI::App& parent, Context& ctx) {
   cmd->add_flag("-R,--recursive", *rec, "List everything below PATH");
   cmd->callback([&ctx, args, lng, rec] {
     ctx.action = [&ctx, args, lng, rec] {
-      std::unique_ptr<reader::FileSystem> fs;
+      std::shared_ptr<const reader::FileSystem> fs;
       std::string path = args->open(ctx, fs);
       reader::walk(*fs, path, *rec, [&](const std::string& rel, const reader::Stat& st) {
         std::string name = snapshot::escape_path(
@@ -107,40 +111,14 @@ void add_ls(CLI::App& parent, Context& ctx) {
   });
 }
 
-void add_restore(CLI::App& parent, Context& ctx) {
-  auto* cmd = parent.add_subcommand(
-      "restore", "Restore from a closed vault image into TARGET (must not exist)");
-  auto args = std::make_shared<ImageArgs>();
-  auto target = std::make_shared<std::filesystem::path>();
-  args->add_to(*cmd);
-  cmd->add_option("TARGET", *target, "New path to restore into")->required();
-  cmd->callback([&ctx, args, target] {
-    ctx.action = [&ctx, args, target] {
-      std::unique_ptr<reader::FileSystem> fs;
-      std::string path = args->open(ctx, fs);
-      reader::ExtractReport r = reader::extract(*fs, path, *target);
-      for (const auto& w : r.warning_lines) std::fprintf(stderr, "warning: %s\n", w.c_str());
-      ctx.say(fmt::format("restored {} entries ({} files, {}, {} hard links) into {}", r.entries,
-                          r.files, format_size(r.bytes), r.hard_links, target->native()));
-      ctx.emit_json({{"type", "restored"},
-                     {"target", target->native()},
-                     {"entries", r.entries},
-                     {"files", r.files},
-                     {"bytes", r.bytes},
-                     {"hard_links", r.hard_links},
-                     {"warnings", r.warnings}});
-      return static_cast<int>(r.warnings ? kWarnings : kOk);
-    };
-  });
-}
-
 }  // namespace
 
 void register_image_commands(CLI::App& app, Context& ctx) {
   auto* image = app.add_subcommand("image", "Read a closed vault image without dm-crypt or root");
   image->require_subcommand(1);
   add_ls(*image, ctx);
-  add_restore(*image, ctx);
+  // The same command as `coffer restore` (which takes an image as REPO too): one restorer.
+  add_restore_command(*image, ctx, "Restore from a closed vault image into TARGET");
 }
 
 }  // namespace coffer::cli

@@ -1,79 +1,31 @@
 // coffer replica fetch SOURCE IMAGE_OUT: disaster recovery from C (docs/disaster-recovery.md).
 #include <fmt/format.h>
-#include <charconv>
 #include <ctime>
+#include <optional>
 
 #include "coffer/replicate/fetch.hpp"
 #include "coffer/replicate/manifest.hpp"
+#include "coffer/snapshot/retention.hpp"
 #include "coffer/util/error.hpp"
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
 #include "coffer/vault/vault.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "image_restore.hpp"
+#include "progress.hpp"
 
 namespace coffer::cli {
 namespace {
 
 namespace rep = coffer::replicate;
 
-// "2026-05-01", "2026-05-01T03:00[:00][Z]" or "2026-05-01 03:00:00" (UTC), or a duration back
-// from now: "36h", "2d", "1w", "90m", "600s".
+// A UTC date (util's parse_utc_date), or a calendar duration back from now as [retention]
+// within takes it ("36h", "2d", "1m" = one month; util's parse_calendar_duration).
 std::int64_t parse_not_older_than(const std::string& text, std::int64_t now) {
-  auto bad = [&]() -> std::int64_t {
-    fail(ErrorKind::usage, "parse --not-older-than", text,
-         "expected a UTC date (2026-05-01, 2026-05-01T03:00:00Z) or a duration (36h, 2d, 1w, 90m)");
-  };
-  if (text.empty()) return bad();
-  if (text.find('-') == std::string::npos) {
-    std::uint64_t n = 0;
-    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || p == text.data() || p + 1 != text.data() + text.size()) return bad();
-    std::uint64_t unit = 0;
-    switch (*p) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      case 'w':
-        unit = 7 * 86400;
-        break;
-      default:
-        return bad();
-    }
-    if (n > (1ull << 40) / unit) return bad();
-    return now - static_cast<std::int64_t>(n * unit);
-  }
-  std::tm tm{};
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, used = 0;
-  std::string t = text;
-  if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) t.pop_back();
-  int fields = std::sscanf(t.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &used);
-  if (fields != 3) return bad();
-  if (static_cast<std::size_t>(used) < t.size()) {
-    int rest = 0;
-    char sep = t[static_cast<std::size_t>(used)];
-    if (sep != 'T' && sep != ' ') return bad();
-    const char* tail = t.c_str() + used + 1;
-    int n = std::sscanf(tail, "%2d:%2d%n:%2d%n", &h, &mi, &rest, &s, &rest);
-    if (n < 2 || tail[rest] != '\0') return bad();
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return bad();
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return static_cast<std::int64_t>(::timegm(&tm));
+  if (text.find('-') != std::string::npos) return parse_utc_date(text, "--not-older-than");
+  return snapshot::within_cutoff(static_cast<std::time_t>(now),
+                                 parse_calendar_duration(text, "--not-older-than"));
 }
 
 nlohmann::json report_json(const rep::FetchResult& r, bool ok) {
@@ -95,6 +47,7 @@ nlohmann::json report_json(const rep::FetchResult& r, bool ok) {
           {"bytes_fetched", r.bytes_fetched},
           {"bytes_received", r.bytes_received},
           {"resumed", r.resumed},
+          {"b_record", r.b_record},
           {"bad_blocks", bad},
           {"seconds", r.seconds}};
 }
@@ -113,6 +66,8 @@ void add_replica_fetch(CLI::App& replica, Context& ctx) {
     std::optional<std::filesystem::path> ssh_config, ssh_identity;
     std::optional<int> ssh_port;
     unsigned threads = 0;
+    std::vector<std::string> restore;  // SNAPSHOT[:PATH] TARGET
+    std::string name;
   };
   auto a = std::make_shared<Args>();
   auto secrets = std::make_shared<SecretOptions>();
@@ -133,6 +88,13 @@ void add_replica_fetch(CLI::App& replica, Context& ctx) {
   cmd->add_option("--ssh-identity", a->ssh_identity, "SSH identity file to try first");
   cmd->add_option("--ssh-port", a->ssh_port, "SSH port (wins over the config's)");
   cmd->add_option("--threads", a->threads, "Hashing threads (default: every core)");
+  cmd->add_option("--restore", a->restore,
+                  "Then restore SNAPSHOT[:PATH] of the fetched image into the new TARGET (as "
+                  "`coffer image restore`: no dm-crypt, no mount)")
+      ->expected(2)
+      ->type_name("SNAPSHOT[:PATH] TARGET");
+  cmd->add_option("--name", a->name,
+                  "With --restore: the source (hosts/NAME) when the image holds several");
   cmd->callback([&ctx, a, secrets] {
     ctx.action = [&ctx, a, secrets] {
       rep::FetchOptions o;
@@ -150,28 +112,45 @@ void add_replica_fetch(CLI::App& replica, Context& ctx) {
       if (!a->expect_uuid.empty())
         o.expect_uuid = rep::format_uuid(rep::parse_uuid(a->expect_uuid));
       o.limit_rate = a->rate.empty() ? 0 : parse_size(a->rate, "--limit-rate");
+      // A TARGET that cannot be restored into is refused before anything is downloaded.
+      if (!a->restore.empty()) {
+        std::error_code ec;
+        if (std::filesystem::exists(std::filesystem::symlink_status(a->restore[1], ec)))
+          fail(ErrorKind::usage, "restore into", a->restore[1], "it exists; TARGET must be new");
+      }
       // Asked for before connecting, so a prompt never waits in the middle of a download.
       config::Credentials creds = secrets->load(ctx, a->out.native());
       std::filesystem::path runtime = ctx.runtime_dir();
       o.unlock = [&creds, runtime, source = a->source](const std::filesystem::path& partial) {
         vault::Location where{partial, runtime};
+        std::string uuid = vault::status(where).uuid;
         try {
-          rep::UnlockedHeader u{vault::volume_key(where, creds), vault::status(where).uuid};
-          return u;
+          return rep::UnlockedHeader{vault::volume_key(where, creds), uuid};
         } catch (const Error& e) {
-          // Name the replica, not the hidden partial file the header was written to.
+          // Name the replica, not the hidden partial file the header was written to, and the
+          // vault it claims to be: with nothing else known (no --expect-uuid, no record of B),
+          // a wrong key and another vault's replica look the same (fetch_expect.hpp).
           if (e.kind() != ErrorKind::bad_key) throw;
           throw Error(e.kind(), "unlock the header of the replica at", source,
-                      e.reason().empty() ? std::string(e.what()) : e.reason(), {});
+                      fmt::format("{} in the header of vault {} (a wrong key, or, if that is not "
+                                  "your vault's UUID, another vault's replica)",
+                                  e.reason().empty() ? std::string(e.what()) : e.reason(), uuid),
+                      {});
         }
       };
       o.header_areas = [runtime](const std::filesystem::path& partial) {
         return vault::unlock_areas(vault::Location{partial, runtime});
       };
+      std::optional<Progress> progress(std::in_place, ctx, Progress::Unit::bytes);
+      o.on_progress = [&progress](std::uint64_t done, std::uint64_t total) {
+        progress->update(done, total, done);
+      };
       rep::FetchResult r;
       try {
         rep::fetch(o, r);
+        progress.reset();  // ends the progress line before the summary
       } catch (const Error& e) {
+        progress.reset();
         ctx.emit_json(report_json(r, false));
         for (const auto& b : r.bad_blocks)
           log::warn("bad block at offset {} ({} bytes): {}", b.offset, b.length, b.reason);
@@ -188,7 +167,8 @@ void add_replica_fetch(CLI::App& replica, Context& ctx) {
                             format_size(r.bytes_kept)));
       ctx.say(fmt::format("downloaded {} of data ({} received) in {:.2f} s",
                           format_size(r.bytes_fetched), format_size(r.bytes_received), r.seconds));
-      return int{kOk};
+      if (a->restore.empty()) return int{kOk};
+      return restore_from_image(ctx, a->out, creds, a->restore[0], a->name, a->restore[1]);
     };
   });
 }

@@ -225,6 +225,17 @@ void add_verify(CLI::App& replica, Context& ctx) {
     ctx.action = [&ctx, args, secrets] {
       rep::TargetSpec t = args->target(ctx);
       vault::Location where = args->location(ctx);
+      // B's image lost but its record kept (IMAGE.coffer/): C is checked against the record
+      // alone, which is what tells a rollback of C from the generation B last committed.
+      std::error_code ec;
+      if (!std::filesystem::exists(where.image, ec) &&
+          std::filesystem::exists(rep::target_state_dir(where.image, t.name) / "state.json", ec)) {
+        log::info("{} does not exist: checking {} against B's record of it alone",
+                  where.image.native(), t.dest);
+        report_verify(ctx, rep::verify(rep::VaultFacts{where.image, "", false, std::nullopt}, t,
+                                       nullptr, args->threads));
+        return int{kOk};
+      }
       rep::VaultFacts facts = vault_facts(where);
       // The key is only needed when B has no record of the target; never prompt for it here.
       const config::Config* cfg = ctx.config();

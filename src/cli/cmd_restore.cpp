@@ -1,16 +1,17 @@
 // coffer restore REPO SNAPSHOT[:PATH] TARGET (docs/restore.md, docs/man/coffer-restore.md).
 #include <fmt/format.h>
 #include <unistd.h>
-#include <chrono>
-#include <cstdio>
 
 #include "coffer/restore/restore.hpp"
 #include "coffer/snapshot/catalog.hpp"
 #include "coffer/transfer/backup.hpp"
+#include "coffer/util/error.hpp"
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
 #include "context.hpp"
+#include "sources.hpp"
 #include "exit_codes.hpp"
+#include "progress.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -19,6 +20,7 @@ struct RestoreArgs {
   std::string repo, snapshot, target, overwrite;
   restore::RestoreRequest req;
   std::vector<std::string> exclude_from;
+  SourceOptions source;
 };
 
 restore::Overwrite parse_overwrite(const std::string& s) {
@@ -33,43 +35,19 @@ std::string shown(std::string_view rel) {
   return rel.empty() ? "." : snapshot::escape_path(rel);
 }
 
-// "entries, bytes, rate" on one rewritten stderr line, at most 4 times a second.
-class Progress {
- public:
-  explicit Progress(bool on) : on_(on), start_(Clock::now()), last_(start_) {}
-  ~Progress() {
-    if (drawn_) std::fputs("\n", stderr);
-  }
-  void update(std::uint64_t entries, std::uint64_t total, std::uint64_t bytes) {
-    if (!on_) return;
-    auto now = Clock::now();
-    if (drawn_ && now - last_ < std::chrono::milliseconds(250) && entries < total) return;
-    last_ = now;
-    drawn_ = true;
-    double s = std::chrono::duration<double>(now - start_).count();
-    double rate = s > 0 ? static_cast<double>(bytes) / s : 0;
-    double eta = entries > 0 && entries < total
-                     ? s * static_cast<double>(total - entries) / static_cast<double>(entries)
-                     : 0;
-    std::fprintf(stderr, "\r%llu/%llu entries, %s, %s/s, ETA %.0f s   ",
-                 static_cast<unsigned long long>(entries), static_cast<unsigned long long>(total),
-                 format_size(bytes).c_str(), format_size(static_cast<std::uint64_t>(rate)).c_str(),
-                 eta);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  bool on_;
-  bool drawn_ = false;
-  Clock::time_point start_, last_;
-};
-
 }  // namespace
 
 void register_restore_commands(CLI::App& app, Context& ctx) {
+  add_restore_command(app, ctx, "Restore a snapshot, or a path in it, into TARGET");
+}
+
+void add_restore_command(CLI::App& app, Context& ctx, const std::string& help) {
   auto args = std::make_shared<RestoreArgs>();
-  auto* cmd = app.add_subcommand("restore", "Restore a snapshot, or a path in it, into TARGET");
-  cmd->add_option("repo", args->repo, "Snapshot root (the mounted vault)")->required();
+  auto* cmd = app.add_subcommand("restore", help);
+  cmd->add_option("repo", args->repo,
+                  "Snapshot root (the mounted vault), a closed vault image, or a replica on C "
+                  "(DIR or [user@]host:DIR)")
+      ->required();
   cmd->add_option("snapshot", args->snapshot,
                   "latest, a snapshot time, NAME/latest or NAME/TIME; :PATH restores a path in it")
       ->required();
@@ -92,10 +70,12 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
                 "Remove what TARGET has and the snapshot does not (needs --overwrite)");
   cmd->add_flag("--verify", args->req.verify,
                 "Re-read every restored file and compare it with the catalog's BLAKE2b");
+  args->source.add_to(*cmd);
   cmd->callback([&ctx, args] {
     ctx.action = [&ctx, args]() -> int {
       restore::RestoreRequest req = args->req;
       req.repo = args->repo;
+      req.source = args->source.open(ctx, args->repo);
       auto [snap, path] = restore::split_snapshot_arg(args->snapshot);
       req.snapshot = snap;
       req.path = path;
@@ -106,9 +86,7 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
         for (auto& rule : transfer::read_filter_file(file))
           req.filter_rules.push_back(std::move(rule));
       bool list_actions = req.dry_run || ctx.global.verbose > 0;
-      // A progress line only where someone watches: stderr is a terminal, no --json, no -q.
-      bool progress_on = ::isatty(STDERR_FILENO) == 1 && !ctx.global.json && !ctx.global.quiet;
-      Progress progress(progress_on && !list_actions);
+      Progress progress(ctx, Progress::Unit::entries, !list_actions);
       restore::RestoreCallbacks cb;
       cb.on_action = [&](restore::Action a, std::string_view rel) {
         if (!list_actions) return;
@@ -119,19 +97,28 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
       cb.on_warning = [&](std::string_view rel, std::string_view message) {
         log::warn("{}: {}", shown(rel), message);
       };
-      auto last_status = std::chrono::steady_clock::now();
       cb.on_progress = [&](std::uint64_t done, std::uint64_t total, std::uint64_t bytes) {
         progress.update(done, total, bytes);
-        auto now = std::chrono::steady_clock::now();
-        if (ctx.global.json && now - last_status >= std::chrono::seconds(1)) {
-          last_status = now;
-          ctx.emit_json({{"type", "status"},
-                         {"entries_done", done},
-                         {"entries_total", total},
-                         {"bytes_done", bytes}});
-        }
       };
-      restore::RestoreResult r = restore::run_restore(req, cb);
+      restore::RestoreResult r;
+      std::string from_c;
+      auto report_fetched = [&] {
+        auto f = args->source.fetched();
+        if (!f) return;
+        from_c = fmt::format(", {} fetched from C ({} blocks)", format_size(f->bytes), f->blocks);
+        ctx.emit_json({{"type", "fetched"},
+                       {"source", args->repo},
+                       {"blocks", f->blocks},
+                       {"bytes", f->bytes},
+                       {"bytes_received", f->received}});
+      };
+      try {
+        r = restore::run_restore(req, cb);
+      } catch (const Error&) {
+        report_fetched();
+        throw;
+      }
+      report_fetched();
       if (r.chown_skipped > 0)
         log::warn(
             "not running as root: the owners of {} entries were not restored (they belong to uid "
@@ -141,10 +128,11 @@ void register_restore_commands(CLI::App& app, Context& ctx) {
           fmt::format("hosts/{}/{}{}{}", r.host, r.snapshot, path.empty() ? "" : ":", path);
       ctx.say(fmt::format(
           "{} {} into {}: {} entries, {} restored, {} updated, {} unchanged, {} skipped, "
-          "{} deleted, {} written{}",
+          "{} deleted, {} written{}{}",
           req.dry_run ? "would restore" : "restored", what, req.target.native(), r.entries,
           r.restored, r.updated, r.unchanged, r.skipped, r.deleted, format_size(r.bytes),
-          req.verify && !req.dry_run ? fmt::format(", {} files verified", r.verified) : ""));
+          req.verify && !req.dry_run ? fmt::format(", {} files verified", r.verified) : "",
+          from_c));
       ctx.emit_json({{"type", "summary"},
                      {"command", "restore"},
                      {"dry_run", req.dry_run},

@@ -17,6 +17,7 @@ namespace {
 
 [[noreturn]] void raise(std::string_view op, const std::string& subject, errcode_t rc,
                         ErrorKind kind = ErrorKind::failed) {
+  rethrow_read_error();
   fail(kind, op, subject, error_message(rc));
 }
 
@@ -87,6 +88,12 @@ FileSystem::FileSystem(std::shared_ptr<const Image> image)
   // Read-only open (no EXT2_FLAG_RW): libext2fs refuses unknown incompat features itself.
   errcode_t rc = ext2fs_open2(impl_->registration.name().c_str(), nullptr, EXT2_FLAG_64BITS, 0, 0,
                               image_io_manager(), &impl_->fs);
+  if (rc == EXT2_ET_UNSUPP_FEATURE || rc == EXT2_ET_UNIMPLEMENTED)
+    fail(ErrorKind::failed, "read", shown,
+         std::string("the ext4 file system has features this reader does not support (") +
+             error_message(rc) +
+             "); it never guesses: open the vault with `coffer vault open` and restore from its "
+             "mount");
   if (rc) raise("open the ext4 file system in", shown, rc);
   if (impl_->fs->super->s_feature_incompat & EXT3_FEATURE_INCOMPAT_RECOVER)
     fail(ErrorKind::failed, "read", shown,
@@ -223,6 +230,30 @@ std::vector<Extent> FileSystem::extents(std::uint32_t ino) const {
       out.push_back({start, len});
   }
   return out;
+}
+
+void FileSystem::will_read(std::uint32_t ino) const {
+  ext2_inode_large in = impl_->inode(ino);
+  if (!(in.i_flags & EXT4_EXTENTS_FL) || EXT2_I_SIZE(&in) == 0) return;
+  ExtentHandle h(impl_->fs, ino, reinterpret_cast<ext2_inode*>(&in));
+  const std::uint64_t bs = impl_->fs->blocksize;
+  const std::uint64_t base = impl_->image->geometry().data_offset;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;  // bytes of the image file
+  ext2fs_extent e{};
+  for (int op = EXT2_EXTENT_ROOT;; op = EXT2_EXTENT_NEXT) {
+    errcode_t rc = ext2fs_extent_get(h.get(), op, &e);
+    if (rc == EXT2_ET_EXTENT_NO_NEXT || rc == EXT2_ET_NO_CURRENT_NODE) break;
+    if (rc) raise("read extents of inode", std::to_string(ino), rc);
+    if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF) || (e.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT) ||
+        (e.e_flags & EXT2_EXTENT_FLAGS_UNINIT))
+      continue;
+    std::uint64_t at = base + e.e_pblk * bs, len = std::uint64_t{e.e_len} * bs;
+    if (!runs.empty() && runs.back().first + runs.back().second == at)
+      runs.back().second += len;
+    else
+      runs.emplace_back(at, len);
+  }
+  impl_->image->source().will_read(runs);
 }
 
 std::vector<std::pair<std::string, std::string>> FileSystem::xattrs(std::uint32_t ino) const {

@@ -88,34 +88,71 @@ class Header {
 
 }  // namespace
 
-Image::Image(const std::filesystem::path& path, const config::Credentials& creds) : path_(path) {
-  {
-    Header h(path);
-    std::string cipher = crypt_get_cipher(h.get()) ? crypt_get_cipher(h.get()) : "";
-    std::string mode = crypt_get_cipher_mode(h.get()) ? crypt_get_cipher_mode(h.get()) : "";
-    if (cipher != "aes" || mode != "xts-plain64")
-      fail(ErrorKind::failed, "read", path.native(),
-           "cipher " + cipher + "-" + mode + " is not supported (only aes-xts-plain64)");
-    geo_.sector_size = static_cast<std::size_t>(crypt_get_sector_size(h.get()));
-    geo_.data_offset = crypt_get_data_offset(h.get()) * 512;  // libcryptsetup counts 512 bytes
-    geo_.iv_offset = crypt_get_iv_offset(h.get());
-    geo_.key_bytes = static_cast<std::size_t>(crypt_get_volume_key_size(h.get()));
-    // cryptsetup sets dm-crypt's iv_large_sectors only for plain mode (--iv-large-sectors);
-    // a LUKS2 mapping counts IVs in 512-byte units even with 4 KiB sectors. Seen: the UML test
-    // (tests/uml/test_reader.cpp) disagreed with dm-crypt on every block but the first when
-    // the IV counted 4 KiB sectors.
-    geo_.iv_large_sectors = false;
+namespace {
+
+// The image file itself.
+class FileCipherSource final : public CipherSource {
+ public:
+  explicit FileCipherSource(const std::filesystem::path& path)
+      : path_(path), fd_(open_fd(path, O_RDONLY)) {
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0) throw_errno("stat", path, errno);
+    size_ = static_cast<std::uint64_t>(st.st_size);
   }
-  fd_ = open_fd(path, O_RDONLY);
-  struct stat st {};
-  if (::fstat(fd_.get(), &st) != 0) throw_errno("stat", path, errno);
-  auto file_size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t size() const override { return size_; }
+  void read(std::uint64_t offset, std::span<std::byte> out) const override {
+    std::size_t got = pread_full(fd_.get(), out, static_cast<off_t>(offset), path_);
+    if (got != out.size()) fail(ErrorKind::failed, "read", path_.native(), "short read");
+  }
+
+ private:
+  std::filesystem::path path_;
+  UniqueFd fd_;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace
+
+void Image::load_geometry(const std::filesystem::path& header) {
+  Header h(header);
+  std::string cipher = crypt_get_cipher(h.get()) ? crypt_get_cipher(h.get()) : "";
+  std::string mode = crypt_get_cipher_mode(h.get()) ? crypt_get_cipher_mode(h.get()) : "";
+  if (cipher != "aes" || mode != "xts-plain64")
+    fail(ErrorKind::failed, "read", path_.native(),
+         "cipher " + cipher + "-" + mode + " is not supported (only aes-xts-plain64)");
+  geo_.sector_size = static_cast<std::size_t>(crypt_get_sector_size(h.get()));
+  geo_.data_offset = crypt_get_data_offset(h.get()) * 512;  // libcryptsetup counts 512 bytes
+  geo_.iv_offset = crypt_get_iv_offset(h.get());
+  geo_.key_bytes = static_cast<std::size_t>(crypt_get_volume_key_size(h.get()));
+  // cryptsetup sets dm-crypt's iv_large_sectors only for plain mode (--iv-large-sectors);
+  // a LUKS2 mapping counts IVs in 512-byte units even with 4 KiB sectors. Seen: the UML test
+  // (tests/uml/test_reader.cpp) disagreed with dm-crypt on every block but the first when
+  // the IV counted 4 KiB sectors.
+  geo_.iv_large_sectors = false;
+  const std::uint64_t file_size = source_->size();
   if (file_size < geo_.data_offset)
-    fail(ErrorKind::failed, "read", path.native(), "image is shorter than its LUKS2 header");
+    fail(ErrorKind::failed, "read", path_.native(), "image is shorter than its LUKS2 header");
   geo_.data_size = (file_size - geo_.data_offset) / geo_.sector_size * geo_.sector_size;
-  Secret key = vault::volume_key(vault::Location{path}, creds);
+}
+
+void Image::set_key(const Secret& key) {
+  if (key.size() != geo_.key_bytes)
+    fail(ErrorKind::failed, "read", path_.native(), "the volume key does not fit the header");
   xts_ = std::make_unique<XtsDecryptor>(std::span<const std::byte>(key.data(), key.size()),
                                         geo_.sector_size);
+}
+
+Image::Image(const std::filesystem::path& path, const config::Credentials& creds)
+    : path_(path), source_(std::make_shared<FileCipherSource>(path)) {
+  load_geometry(path);
+  set_key(vault::volume_key(vault::Location{path}, creds));
+}
+
+Image::Image(const std::filesystem::path& header, std::string shown, const Secret& volume_key,
+             std::shared_ptr<const CipherSource> source)
+    : path_(std::move(shown)), source_(std::move(source)) {
+  load_geometry(header);
+  set_key(volume_key);
 }
 
 void Image::read(std::uint64_t offset, std::span<std::byte> out) const {
@@ -132,9 +169,7 @@ void Image::read(std::uint64_t offset, std::span<std::byte> out) const {
     bounce.resize((last - first) * ss);
     buf = bounce;
   }
-  std::size_t got =
-      pread_full(fd_.get(), buf, static_cast<off_t>(geo_.data_offset + first * ss), path_);
-  if (got != buf.size()) fail(ErrorKind::failed, "read", path_.native(), "short read");
+  source_->read(geo_.data_offset + first * ss, buf);
   // dm-crypt: iv = 512-byte sector + iv_offset (>> sector_shift only with iv_large_sectors).
   std::uint64_t per = ss / 512;
   std::uint64_t iv =

@@ -6,6 +6,8 @@
 #include <ext2fs/ext2fs.h>
 
 #include <cstring>
+#include <exception>
+#include <utility>
 #include <map>
 #include <mutex>
 #include <new>
@@ -23,6 +25,8 @@ std::map<std::string, const Image*> registry;
 struct Channel {
   const Image* image;
 };
+
+thread_local std::exception_ptr pending_error;
 
 errcode_t image_open(const char* name, int flags, io_channel* out) {
   if (flags & IO_FLAG_RW) return EXT2_ET_RO_FILSYS;
@@ -74,7 +78,10 @@ errcode_t image_read_blk64(io_channel ch, unsigned long long block, int count, v
   std::uint64_t offset = block * static_cast<std::uint64_t>(ch->block_size);
   try {
     priv->image->read(offset, {static_cast<std::byte*>(data), size});
-  } catch (const std::exception&) {
+  } catch (...) {
+    // libext2fs only passes an errcode_t up: the Error itself (an integrity error naming the
+    // block, a lost link) waits here for FileSystem to rethrow.
+    pending_error = std::current_exception();
     return EXT2_ET_SHORT_READ;
   }
   return 0;
@@ -118,6 +125,10 @@ struct_io_manager manager = [] {
 }();
 
 }  // namespace
+
+void rethrow_read_error() {
+  if (std::exception_ptr e = std::exchange(pending_error, nullptr)) std::rethrow_exception(e);
+}
 
 io_manager image_io_manager() {
   return &manager;

@@ -11,6 +11,10 @@ namespace coffer::reader {
 
 io_manager image_io_manager();
 
+// Rethrows (and clears) the error of the last failed block read on this thread, if any: what
+// a libext2fs error code stands for when it came from the image.
+void rethrow_read_error();
+
 // Makes `image` openable by name through image_io_manager() for this object's lifetime.
 class ImageRegistration {
  public:

@@ -1,5 +1,7 @@
 #include "coffer/restore/browse.hpp"
 
+#include "coffer/restore/source.hpp"
+
 #include <map>
 
 #include "coffer/transfer/filter.hpp"
@@ -35,15 +37,20 @@ std::vector<FindHit> find_entries(const std::filesystem::path& repo, std::string
                                   std::string_view name) {
   if (!std::filesystem::is_directory(repo))
     fail(ErrorKind::missing, "open repository", repo.native(), "no such directory");
+  return find_entries(*repository_source(repo), pattern, name);
+}
+
+std::vector<FindHit> find_entries(const TreeSource& source, std::string_view pattern,
+                                  std::string_view name) {
   // One exclude rule: "excluded" is "matches", with the backup's pattern semantics.
   transfer::Filter filter;
   filter.add_exclude(pattern);
   std::vector<std::string> hosts =
-      name.empty() ? snapshot::list_hosts(repo) : std::vector<std::string>{std::string(name)};
+      name.empty() ? source.hosts() : std::vector<std::string>{std::string(name)};
   std::vector<FindHit> hits;
   for (const auto& h : hosts) {
-    for (const auto& s : snapshot::list_complete(repo, h)) {
-      auto cat = snapshot::Catalog::load(s.catalog());
+    for (const auto& s : source.complete(h)) {
+      auto cat = source.catalog(s);
       for (const auto& e : cat.entries())
         if (filter.excluded(e.path, e.type == EntryType::directory)) hits.push_back({s, e});
     }

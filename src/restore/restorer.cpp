@@ -20,14 +20,6 @@ namespace {
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 constexpr std::string_view kStaging = ".coffer-restore.tmp";
 
-std::string_view name_of(std::string_view path) {
-  auto slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-std::string_view parent_of(std::string_view path) {
-  auto slash = path.rfind('/');
-  return slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
-}
 
 transfer::EntryMetadata metadata_of(const CatalogEntry& e, const transfer::Xattrs& x) {
   return {e.type, e.mode, e.uid, e.gid, e.mtime_sec, e.mtime_nsec, &x};
@@ -81,18 +73,24 @@ void Restorer::warn(std::string_view rel, std::string_view message) {
 RestoreResult Restorer::run() {
   if (req_.remove_extra && req_.overwrite == Overwrite::refuse)
     fail(ErrorKind::usage, "restore", req_.target.native(), "--delete needs --overwrite");
-  snap_ = resolve_snapshot(req_.repo, req_.snapshot, req_.name);
+  src_ = req_.source;
+  if (!src_) {
+    if (!fs::is_directory(req_.repo))
+      fail(ErrorKind::missing, "open repository", req_.repo.native(), "no such directory");
+    src_ = repository_source(req_.repo);
+  }
+  snap_ = resolve_snapshot(*src_, req_.snapshot, req_.name);
   res_.host = snap_.host;
   res_.snapshot = snap_.name;
-  catalog_ = snapshot::Catalog::load(snap_.catalog());
-  check_catalog(catalog_, snap_.catalog());
+  catalog_ = src_->catalog(snap_);
+  const fs::path catalog_path = src_->catalog_path(snap_);
+  check_catalog(catalog_, catalog_path);
   for (const auto& rule : req_.filter_rules) filter_.add_rule(rule);
-  plan_ = make_plan(catalog_, normalize_snapshot_path(req_.path), filter_, snap_.catalog());
+  plan_ = make_plan(catalog_, normalize_snapshot_path(req_.path), filter_, catalog_path);
   if (req_.remove_extra && !plan_.root_is_dir)
     fail(ErrorKind::usage, "restore", req_.path, "--delete needs a directory to restore");
   res_.entries = plan_.entries.size();
-  snap_root_ = open_fd(snap_.tree(), kDirFlags);
-  sdirs_.emplace(snap_root_.get(), snap_.tree());
+  src_->open_tree(snap_);
   open_target();
   inodes_.assign(plan_.entries.size(), 0);
   placed_.assign(plan_.entries.size(), false);
@@ -269,9 +267,7 @@ bool Restorer::same(const PlanEntry& p, const struct stat& st, int parent_fd) {
 transfer::Xattrs Restorer::snapshot_xattrs(const CatalogEntry& e) {
   transfer::Xattrs x;
   if (e.xattr_digest == 0) return x;  // none at backup: no need to ask the tree
-  int dir = sdirs_->require(parent_of(e.path));
-  x = e.path.empty() ? transfer::read_xattrs_fd(snap_root_.get())
-                     : transfer::read_xattrs_at(dir, name_of(e.path));
+  x = src_->xattrs(e.path);
   if (transfer::xattr_digest(x) != e.xattr_digest)
     warn(e.path, "xattrs in the snapshot differ from its catalog (B could not keep them all)");
   return x;
@@ -333,17 +329,9 @@ bool Restorer::build_in_staging(std::size_t i, const std::string& tmp) {
   auto md = metadata_of(e, x);
   switch (e.type) {
     case EntryType::regular: {
-      int sfd = transfer::open_beneath(snap_root_.get(), e.path, O_RDONLY | O_NOFOLLOW);
-      if (sfd < 0) throw_errno("open", snap_.tree() / e.path, -sfd, ErrorKind::integrity);
-      UniqueFd src(sfd);
-      struct stat sst;
-      if (::fstat(sfd, &sst) != 0) throw_errno("stat", snap_.tree() / e.path, errno);
-      if (!S_ISREG(sst.st_mode) || static_cast<std::uint64_t>(sst.st_size) != e.size)
-        fail(ErrorKind::integrity, "read", (snap_.tree() / e.path).native(),
-             "the snapshot's file does not match its catalog (type or size)");
       UniqueFd out = open_fd_at(staging_.get(), tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW,
                                 0600, where);
-      res_.bytes += transfer::copy_sparse(sfd, out.get(), e.size, where);
+      res_.bytes += src_->copy(e, out.get(), where);
       meta_.apply_fd(out.get(), md, where);
       return true;
     }

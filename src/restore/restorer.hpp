@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "coffer/restore/restore.hpp"
+#include "coffer/restore/source.hpp"
 #include "coffer/snapshot/catalog.hpp"
 #include "coffer/transfer/filter.hpp"
 #include "coffer/transfer/tree_ops.hpp"
@@ -48,8 +49,9 @@ class Restorer {
   snapshot::Catalog catalog_;
   transfer::Filter filter_;
   Plan plan_;
-  UniqueFd snap_root_, target_root_, staging_;
-  std::optional<DirCache> tdirs_, sdirs_;
+  std::shared_ptr<TreeSource> src_;
+  UniqueFd target_root_, staging_;
+  std::optional<DirCache> tdirs_;
   transfer::MetadataApplier meta_;
   bool target_existed_ = false;
   std::string staging_name_;

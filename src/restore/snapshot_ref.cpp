@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "coffer/restore/restore.hpp"
+#include "coffer/restore/source.hpp"
 #include "coffer/util/error.hpp"
 
 namespace coffer::restore {
@@ -39,15 +40,16 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-snapshot::SnapshotInfo pick(const fs::path& repo, const std::string& host, std::string_view when) {
-  auto all = snapshot::list_complete(repo, host);
+snapshot::SnapshotInfo pick(const TreeSource& src, const std::string& host,
+                            std::string_view when) {
+  auto all = src.complete(host);
+  std::string where = src.name() + "/hosts/" + host;
   if (all.empty())
-    fail(ErrorKind::missing, "find snapshot in", (repo / "hosts" / host).native(),
-         "no complete snapshots of " + host);
+    fail(ErrorKind::missing, "find snapshot in", where, "no complete snapshots of " + host);
   if (when == "latest") return all.back();
   for (auto& s : all)
     if (s.name == when) return s;
-  fail(ErrorKind::missing, "find snapshot in", (repo / "hosts" / host).native(),
+  fail(ErrorKind::missing, "find snapshot in", where,
        "no complete snapshot named " + std::string(when));
 }
 
@@ -57,6 +59,11 @@ snapshot::SnapshotInfo resolve_snapshot(const fs::path& repo, std::string_view s
                                         std::string_view name) {
   if (!fs::is_directory(repo))
     fail(ErrorKind::missing, "open repository", repo.native(), "no such directory");
+  return resolve_snapshot(*repository_source(repo), spec, name);
+}
+
+snapshot::SnapshotInfo resolve_snapshot(const TreeSource& src, std::string_view spec,
+                                        std::string_view name) {
   std::string host(name);
   std::string when(spec);
   if (auto slash = spec.find('/'); slash != std::string_view::npos) {
@@ -73,25 +80,25 @@ snapshot::SnapshotInfo resolve_snapshot(const fs::path& repo, std::string_view s
   if (!host.empty()) {
     if (!snapshot::valid_host_name(host))
       fail(ErrorKind::usage, "select snapshot", host, "not a source name");
-    return pick(repo, host, when);
+    return pick(src, host, when);
   }
-  auto hosts = snapshot::list_hosts(repo);
-  if (hosts.empty()) fail(ErrorKind::missing, "find snapshot in", repo.native(), "no snapshots");
-  if (hosts.size() == 1) return pick(repo, hosts.front(), when);
+  auto hosts = src.hosts();
+  if (hosts.empty()) fail(ErrorKind::missing, "find snapshot in", src.name(), "no snapshots");
+  if (hosts.size() == 1) return pick(src, hosts.front(), when);
   if (when == "latest")
-    fail(ErrorKind::usage, "select snapshot in", repo.native(),
+    fail(ErrorKind::usage, "select snapshot in", src.name(),
          "several sources (" + join(hosts) + "): say NAME/latest or --name NAME");
   std::vector<snapshot::SnapshotInfo> found;
   for (const auto& h : hosts)
-    for (auto& s : snapshot::list_complete(repo, h))
+    for (auto& s : src.complete(h))
       if (s.name == when) found.push_back(std::move(s));
   if (found.empty())
-    fail(ErrorKind::missing, "find snapshot in", repo.native(),
+    fail(ErrorKind::missing, "find snapshot in", src.name(),
          "no complete snapshot named " + when);
   if (found.size() > 1) {
     std::vector<std::string> names;
     for (const auto& s : found) names.push_back(s.host);
-    fail(ErrorKind::usage, "select snapshot in", repo.native(),
+    fail(ErrorKind::usage, "select snapshot in", src.name(),
          when + " exists for several sources (" + join(names) + "): say NAME/" + when);
   }
   return found.front();

@@ -253,7 +253,10 @@ void CatalogWriter::finish() {
 }
 
 Catalog Catalog::load(const std::filesystem::path& path) {
-  std::string text = read_file(path);
+  return parse(read_file(path), path);
+}
+
+Catalog Catalog::parse(const std::string& text, const std::filesystem::path& path) {
   std::string_view rest = text;
   if (rest.substr(0, kHeader.size()) != kHeader && rest.substr(0, kHeader1.size()) != kHeader1)
     fail(ErrorKind::integrity, "read catalog", path.native(), "missing '# coffer catalog 2' header");

@@ -1,6 +1,8 @@
 #include "coffer/util/units.hpp"
 
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <fmt/format.h>
 
 #include "coffer/util/error.hpp"
@@ -100,6 +102,38 @@ std::string format_calendar_duration(const CalendarDuration& d) {
   if (d.days) out += fmt::format("{}d", d.days);
   if (d.hours || out.empty()) out += fmt::format("{}h", d.hours);
   return out;
+}
+
+std::int64_t utc_time(int year, int month, int day, int hour, int minute, int second) {
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return static_cast<std::int64_t>(::timegm(&tm));
+}
+
+std::int64_t parse_utc_date(std::string_view text, std::string_view what) {
+  auto bad = [&]() -> std::int64_t {
+    fail(ErrorKind::usage, "parse date", what,
+         fmt::format("'{}' is not a UTC date (2026-05-01, 2026-05-01T03:00:00Z)", text));
+  };
+  std::string t(text);
+  if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) t.pop_back();
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, used = 0;
+  if (std::sscanf(t.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3) return bad();
+  if (static_cast<std::size_t>(used) < t.size()) {
+    char sep = t[static_cast<std::size_t>(used)];
+    if (sep != 'T' && sep != ' ') return bad();
+    const char* tail = t.c_str() + used + 1;
+    int rest = 0;
+    int n = std::sscanf(tail, "%2d:%2d%n:%2d%n", &h, &mi, &rest, &s, &rest);
+    if (n < 2 || tail[rest] != '\0') return bad();
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return bad();
+  return utc_time(y, mo, d, h, mi, s);
 }
 
 }  // namespace coffer

@@ -58,6 +58,9 @@ class FileSystem {
   std::size_t read(std::uint32_t ino, std::uint64_t offset, std::span<std::byte> out) const;
   // The mapped (written) runs of a regular file; unwritten extents count as holes.
   std::vector<Extent> extents(std::uint32_t ino) const;
+  // Tells the image's source which blocks reading all of `ino`'s data will need (a replica on
+  // C then fetches them in one request instead of one block at a time).
+  void will_read(std::uint32_t ino) const;
   // Extended attributes (name, value), ACLs as system.posix_acl_* in the Linux xattr format.
   std::vector<std::pair<std::string, std::string>> xattrs(std::uint32_t ino) const;
 

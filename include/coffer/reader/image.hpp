@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 
 #include "coffer/config/credentials.hpp"
 #include "coffer/util/fd.hpp"
@@ -47,12 +49,32 @@ struct ImageGeometry {
   std::size_t key_bytes = 0;
 };
 
+// Where the encrypted bytes of an image come from: the image file, or (restore from C) blocks
+// of a replica fetched and checked on demand. Errors are thrown as coffer::Error and reach the
+// caller of FileSystem unchanged (an integrity error stays one).
+class CipherSource {
+ public:
+  virtual ~CipherSource() = default;
+  virtual std::uint64_t size() const = 0;  // bytes of the whole image file
+  // Reads bytes [offset, offset + out.size()) of the image file (header included).
+  virtual void read(std::uint64_t offset, std::span<std::byte> out) const = 0;
+  // A hint: these ranges of the image file will be read soon (fetch them together).
+  virtual void will_read(std::span<const std::pair<std::uint64_t, std::uint64_t>>) const {}
+};
+
 class Image {
  public:
   // Loads the LUKS2 header of `path` and unlocks the volume key with `creds` (key file first,
   // then passphrase; a wrong one is ErrorKind::bad_key). Refuses ciphers other than
   // aes-xts-plain64.
   Image(const std::filesystem::path& path, const config::Credentials& creds);
+  // An image whose LUKS2 header was already unlocked elsewhere: `header` is a file holding at
+  // least its metadata (libcryptsetup reads the geometry from it), `volume_key` its key, and
+  // every byte comes from `source`. `shown` names it in messages.
+  Image(const std::filesystem::path& header, std::string shown, const Secret& volume_key,
+        std::shared_ptr<const CipherSource> source);
+
+  const CipherSource& source() const noexcept { return *source_; }
 
   const std::filesystem::path& path() const noexcept { return path_; }
   const ImageGeometry& geometry() const noexcept { return geo_; }
@@ -63,8 +85,11 @@ class Image {
   void read(std::uint64_t offset, std::span<std::byte> out) const;
 
  private:
+  void load_geometry(const std::filesystem::path& header);
+  void set_key(const Secret& volume_key);
+
   std::filesystem::path path_;
-  UniqueFd fd_;
+  std::shared_ptr<const CipherSource> source_;
   ImageGeometry geo_;
   std::unique_ptr<XtsDecryptor> xts_;
 };

@@ -45,6 +45,9 @@ struct FetchOptions {
   std::optional<std::string> expect_uuid;          // refuse another vault's replica
   std::uint64_t limit_rate = 0;                    // bytes per second downloaded; 0: unlimited
   unsigned threads = 0;                            // hashing threads; 0: every core
+  // Called as block data arrives (often: the caller throttles what it shows): bytes received of
+  // the bytes to download in all (the blocks that are neither zeros nor kept from a resume).
+  std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
 };
 
 struct FetchResult {
@@ -62,6 +65,7 @@ struct FetchResult {
   std::uint64_t bytes_fetched = 0;
   std::uint64_t bytes_received = 0;  // protocol bytes read from the link
   bool resumed = false;              // a partial file of an earlier fetch was there
+  std::string b_record;  // which of B's records (IMAGE_OUT.coffer/) vouched for C's manifest
   std::vector<BadBlock> bad_blocks;
   double seconds = 0;
 };

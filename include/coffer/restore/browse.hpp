@@ -27,6 +27,9 @@ struct FindHit {
 // snapshot first.
 std::vector<FindHit> find_entries(const std::filesystem::path& repo, std::string_view pattern,
                                   std::string_view name);
+class TreeSource;
+std::vector<FindHit> find_entries(const TreeSource& source, std::string_view pattern,
+                                  std::string_view name);
 
 enum class Change { added, removed, content, metadata };
 const char* change_name(Change c);

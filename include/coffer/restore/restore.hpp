@@ -13,9 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include <memory>
+
 #include "coffer/snapshot/layout.hpp"
 
 namespace coffer::restore {
+
+class TreeSource;
 
 // "SNAPSHOT[:PATH]" -> {SNAPSHOT, PATH}. Snapshot names never contain ':'.
 std::pair<std::string, std::string> split_snapshot_arg(std::string_view arg);
@@ -42,6 +46,7 @@ const char* action_name(Action a);
 
 struct RestoreRequest {
   std::filesystem::path repo;
+  std::shared_ptr<TreeSource> source;  // where the snapshot is read; null: the repository REPO
   std::string snapshot;  // spec for resolve_snapshot
   std::string name;      // --name
   std::string path;      // inside the snapshot; "" is its root

@@ -82,6 +82,8 @@ class Catalog {
   Catalog& operator=(Catalog&&) = default;
   Catalog(const Catalog&) = delete;  // the index points into the entries
   static Catalog load(const std::filesystem::path& path);
+  // The text of a catalog read elsewhere (inside a closed image); `path` names it in errors.
+  static Catalog parse(const std::string& text, const std::filesystem::path& path);
   const std::vector<CatalogEntry>& entries() const { return entries_; }
   const CatalogEntry* find(std::string_view path) const;
 

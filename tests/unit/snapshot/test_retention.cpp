@@ -6,6 +6,7 @@
 #include "coffer/snapshot/layout.hpp"
 #include "coffer/snapshot/retention.hpp"
 #include "coffer/util/error.hpp"
+#include "coffer/util/units.hpp"
 
 using namespace coffer::snapshot;
 using coffer::CalendarDuration;
@@ -13,14 +14,7 @@ using coffer::CalendarDuration;
 namespace {
 
 std::time_t at(int y, int mo, int d, int h = 3, int mi = 0, int s = 0) {
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return ::timegm(&tm);
+  return coffer::utc_time(y, mo, d, h, mi, s);
 }
 
 RetentionCandidate snap(std::time_t t) {
