@@ -6,6 +6,7 @@ pkg_check_modules(LIBSSH REQUIRED IMPORTED_TARGET libssh)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(LIBACL REQUIRED IMPORTED_TARGET libacl)
 pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)  # BLAKE2b for bulk hashing
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)  # report pings (http and https)
 find_package(fmt REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(nlohmann_json REQUIRED)

@@ -16,11 +16,10 @@
 #endif
 
 namespace coffer::cli {
-namespace {
 
-void install_log_sink(const GlobalOptions& g) {
-  log::set_sink([json = g.json, verbose = g.verbose, quiet = g.quiet](log::Level level,
-                                                                       std::string_view msg) {
+log::Sink terminal_log_sink(const GlobalOptions& g) {
+  return [json = g.json, verbose = g.verbose, quiet = g.quiet](log::Level level,
+                                                               std::string_view msg) {
     if (level == log::Level::debug && verbose < 1) return;
     if (level == log::Level::info && quiet) return;
     if (json) {
@@ -33,8 +32,10 @@ void install_log_sink(const GlobalOptions& g) {
     }
     const char* prefix = level == log::Level::warning ? "coffer: warning: " : "coffer: ";
     std::fprintf(stderr, "%s%.*s\n", prefix, static_cast<int>(msg.size()), msg.data());
-  });
+  };
 }
+
+namespace {
 
 int report_error(const Context& ctx, const Error& e) {
   int code = exit_code_for(e.kind());
@@ -86,6 +87,8 @@ int run(int argc, char** argv) {
   register_forget_command(app, ctx);
   register_image_commands(app, ctx);
   register_check_command(app, ctx);
+  register_status_command(app, ctx);
+  register_init_command(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -110,7 +113,7 @@ int run(int argc, char** argv) {
   } catch (const Error& e) {
     return report_error(ctx, e);
   }
-  install_log_sink(g);
+  log::set_sink(terminal_log_sink(g));
   try {
     if (!ctx.action) return kUsage;
     return ctx.action();

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <fmt/format.h>
 #include <optional>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/util/error.hpp"
@@ -12,6 +15,7 @@
 #include "coffer/util/signals.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "run_support.hpp"
 #include "steps.hpp"
 
 namespace coffer::cli {
@@ -24,29 +28,6 @@ struct RunArgs {
   bool verify = false;
   std::optional<unsigned> wait_seconds;
   std::vector<std::string> only_sources, only_targets;
-};
-
-// The outcome of the whole chain: the first failure decides the exit code, warnings make it 3.
-class Outcome {
- public:
-  explicit Outcome(Context& ctx) : ctx_(ctx) {}
-  void failed(const std::string& step, const Error& e) {
-    log::warn("{} failed: {}", step, e.what());
-    ctx_.emit_json({{"type", "step_failed"}, {"step", step}, {"kind", kind_name(e.kind())},
-                    {"message", e.what()}});
-    if (!first_) first_ = exit_code_for(e.kind());
-    ++failures_;
-    if (e.kind() == ErrorKind::interrupted) throw;  // stop the chain; guards clean up
-  }
-  void warned() { warnings_ = true; }
-  int failures() const { return failures_; }
-  int exit_code() const { return first_ ? *first_ : warnings_ ? int{kWarnings} : int{kOk}; }
-
- private:
-  Context& ctx_;
-  std::optional<int> first_;
-  int failures_ = 0;
-  bool warnings_ = false;
 };
 
 // Closes the vault on every path out of the backup phase; an explicit close() reports errors.
@@ -79,29 +60,35 @@ bool selected(const std::vector<std::string>& only, const std::string& name) {
   return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
 }
 
-void backup_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
+// Backs every selected source up into `repo`; true if at least one snapshot was made.
+bool back_up_sources(Context& ctx, const config::Config& cfg, const RunArgs& args,
+                     const std::filesystem::path& repo, Outcome& out) {
+  bool any = false;
+  for (const auto& source : cfg.sources) {
+    if (!selected(args.only_sources, source.name)) continue;
+    report::SourceRun r = run_source(ctx, cfg, source, repo, out);
+    any = any || !r.snapshot.empty();
+    out.summary.sources.push_back(std::move(r));
+  }
+  return any;
+}
+
+// Opens the vault, backs up, closes it. False if the vault could not be opened or closed (an
+// open vault must not be replicated).
+bool backup_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
                   const vault::Location& where, const config::Credentials& creds, Outcome& out) {
   std::optional<std::filesystem::path> mount;
   if (!cfg.vault.mount.empty()) mount = cfg.vault.mount;
-  OpenVault open(where, creds, mount);
-  log::info("vault {} open at {}", where.image.native(), open.mount().native());
-  for (const auto& source : cfg.sources) {
-    if (!selected(args.only_sources, source.name)) continue;
-    check_interrupted("run");
-    try {
-      transfer::BackupResult r = run_reported_backup(ctx, backup_request(source, open.mount()));
-      if (r.warnings) out.warned();
-    } catch (const Error& e) {
-      out.failed("backup of source " + source.name, e);
-      continue;  // no rotation after a failed backup: the snapshots stay as they were
-    }
-    try {
-      run_reported_forget(ctx, open.mount(), source.name, policy_from_config(cfg.retention), false);
-    } catch (const Error& e) {
-      out.failed("retention of source " + source.name, e);
-    }
+  try {
+    OpenVault open(where, creds, mount);
+    log::info("vault {} open at {}", where.image.native(), open.mount().native());
+    back_up_sources(ctx, cfg, args, open.mount(), out);
+    open.close();
+  } catch (const Error& e) {
+    out.failed("vault " + where.image.native(), e);
+    return false;
   }
-  open.close();
+  return true;
 }
 
 void replicate_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
@@ -115,60 +102,133 @@ void replicate_phase(Context& ctx, const config::Config& cfg, const RunArgs& arg
   for (const auto& target : cfg.targets) {
     if (!selected(args.only_targets, target.name)) continue;
     check_interrupted("run");
+    report::TargetRun rec;
+    rec.name = target.name;
+    rec.dest = target.dest;
+    ctx.emit_json({{"type", "step_start"}, {"step", "replicate"}, {"target", target.name}});
     try {
       rep::ReplicateOptions o;
       o.vault = facts;
       o.target = rep::resolve_target(target.name, cfg.targets, std::nullopt);
       o.volume_key = &key;
-      run_reported_replication(ctx, where, o);
-      if (args.verify) report_verify(ctx, rep::verify(facts, o.target, &key));
+      rep::ReplicateResult r = run_reported_replication(ctx, where, o);
+      rec.generation = r.generation;
+      rec.bytes_sent = r.bytes_sent;
+      if (args.verify) {
+        ctx.emit_json({{"type", "step_start"}, {"step", "verify"}, {"target", target.name}});
+        report_verify(ctx, rep::verify(facts, o.target, &key));
+      }
     } catch (const Error& e) {
+      rec.result = report::Result::failed;
+      rec.error = fmt::format("replication to target {} failed: {}", target.name, e.what());
       out.failed("replication to target " + target.name, e);
     }
+    ctx.emit_json({{"type", "target_result"}, {"target", target.name}, {"dest", target.dest},
+                   {"result", report::result_name(rec.result)}, {"generation", rec.generation},
+                   {"bytes_sent", rec.bytes_sent}, {"error", rec.error}});
+    out.summary.targets.push_back(std::move(rec));
   }
+}
+
+// A --source or --target name the config does not have is a typo, not "nothing selected".
+template <typename Items>
+void check_selection(const config::Config& cfg, const std::vector<std::string>& only,
+                     const Items& items, const char* what) {
+  for (const auto& name : only)
+    if (std::none_of(items.begin(), items.end(), [&](const auto& i) { return i.name == name; }))
+      fail(ErrorKind::usage, "run", cfg.path.native(), fmt::format("no [[{}]] named '{}'", what, name));
+}
+
+// One chain at a time per B: the vault's mapping name, or a plain repository's device and inode.
+std::filesystem::path run_lock_path(const config::Config& cfg, const std::filesystem::path& runtime) {
+  if (cfg.repository.empty())
+    return runtime / (vault::Location{cfg.vault.image, runtime}.mapping_name() + ".run.lock");
+  struct stat st {};
+  if (::stat(cfg.repository.c_str(), &st) != 0)
+    throw_errno("open repository", cfg.repository, errno,
+                errno == ENOENT ? ErrorKind::missing : ErrorKind::failed);
+  return runtime / fmt::format("coffer-repo-{}_{}-{}.run.lock", major(st.st_dev), minor(st.st_dev),
+                               st.st_ino);
+}
+
+void dry_run(Context& ctx, const config::Config& cfg, const RunArgs& args) {
+  if (cfg.repository.empty()) ctx.say(fmt::format("would open vault {}", cfg.vault.image.native()));
+  for (const auto& s : cfg.sources) {
+    if (!selected(args.only_sources, s.name)) continue;
+    ctx.say(fmt::format("would back up {} as hosts/{}", s.path, s.name));
+    const char* which = s.keep ? "its keep table" : "[retention]";
+    snapshot::RetentionPolicy policy = policy_from_config(s.keep ? *s.keep : cfg.retention);
+    ctx.say(policy.empty()
+                ? fmt::format("would refuse to apply {} to hosts/{}: it keeps nothing", which, s.name)
+                : fmt::format("would apply {} to hosts/{}: keep {}", which, s.name, policy.describe()));
+    ctx.emit_json({{"type", "dry_run_retention"},
+                   {"host", s.name},
+                   {"policy", policy.describe()},
+                   {"empty", policy.empty()}});
+  }
+  for (const auto& t : cfg.targets)
+    if (selected(args.only_targets, t.name))
+      ctx.say(fmt::format("would replicate to {} ({})", t.name, t.dest));
 }
 
 int run_chain(Context& ctx, const RunArgs& args) {
   const config::Config& cfg = ctx.require_config();
-  if (cfg.vault.image.empty())
-    fail(ErrorKind::usage, "run", cfg.path.native(), "the config names no [vault] image");
-  vault::Location where{cfg.vault.image, ctx.runtime_dir()};
-  std::filesystem::create_directories(where.runtime_dir);
-  // One chain at a time per vault; the per-command vault lock is taken and released inside.
+  if (cfg.vault.image.empty() && cfg.repository.empty())
+    fail(ErrorKind::usage, "run", cfg.path.native(), "the config names no [vault] or [repository]");
+  check_selection(cfg, args.only_sources, cfg.sources, "source");
+  check_selection(cfg, args.only_targets, cfg.targets, "target");
+  std::filesystem::path runtime = ctx.runtime_dir();
+  std::filesystem::create_directories(runtime);
   std::optional<std::chrono::milliseconds> wait;
   if (args.wait_seconds) wait = std::chrono::seconds(*args.wait_seconds);
-  FileLock run_lock(where.runtime_dir / (where.mapping_name() + ".run.lock"), wait);
-
+  FileLock run_lock(run_lock_path(cfg, runtime), wait);
   if (ctx.global.dry_run) {
-    ctx.say(fmt::format("would open vault {}", where.image.native()));
-    for (const auto& s : cfg.sources)
-      if (selected(args.only_sources, s.name)) {
-        ctx.say(fmt::format("would back up {} as hosts/{}", s.path, s.name));
-        snapshot::RetentionPolicy policy = policy_from_config(cfg.retention);
-        ctx.say(policy.empty()
-                    ? fmt::format("would refuse to apply [retention] to hosts/{}: it keeps nothing",
-                                  s.name)
-                    : fmt::format("would apply [retention] to hosts/{}: keep {}", s.name,
-                                  policy.describe()));
-        ctx.emit_json({{"type", "dry_run_retention"},
-                       {"host", s.name},
-                       {"policy", policy.describe()},
-                       {"empty", policy.empty()}});
-      }
-    for (const auto& t : cfg.targets)
-      if (selected(args.only_targets, t.name))
-        ctx.say(fmt::format("would replicate to {} ({})", t.name, t.dest));
+    dry_run(ctx, cfg, args);
     return kOk;
   }
 
-  config::Credentials creds = args.secrets.load(ctx, where.image.native());
+  LogTail tail(ctx.global);
   Outcome out(ctx);
-  backup_phase(ctx, cfg, args, where, creds, out);
-  replicate_phase(ctx, cfg, args, where, creds, out);
-  ctx.summary(fmt::format("run finished: {}", out.failures()
-                                                  ? fmt::format("{} step(s) failed", out.failures())
-                                                  : std::string("every step succeeded")));
-  ctx.emit_json({{"type", "run_finished"}, {"failures", out.failures()}, {"exit_code", out.exit_code()}});
+  auto started = std::chrono::steady_clock::now();
+  out.summary.started = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  out.summary.hostname = host;
+  ctx.emit_json({{"type", "run_start"}, {"host", out.summary.hostname}, {"time", out.summary.started}});
+  report_start(cfg);
+  try {
+    if (!cfg.repository.empty()) {
+      back_up_sources(ctx, cfg, args, cfg.repository, out);
+    } else {
+      vault::Location where{cfg.vault.image, runtime};
+      try {
+        config::Credentials creds = args.secrets.load(ctx, where.image.native());
+        if (backup_phase(ctx, cfg, args, where, creds, out))
+          replicate_phase(ctx, cfg, args, where, creds, out);
+      } catch (const Error& e) {
+        out.failed("vault " + where.image.native(), e);
+      }
+    }
+  } catch (const Error& e) {
+    // An interruption: report what was done, then let app.cpp print it and exit 130.
+    out.summary.exit_code = worse_exit_code(out.exit_code(), exit_code_for(e.kind()));
+    out.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    out.summary.log_tail = tail.lines();
+    report_finish(ctx, cfg, out.summary);
+    throw;
+  }
+  out.summary.exit_code = out.exit_code();
+  out.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ctx.summary(fmt::format("run finished in {:.1f} s: {}, exit code {}", out.summary.seconds,
+                          out.failures() ? fmt::format("{} step(s) failed", out.failures())
+                                         : std::string("every step succeeded"),
+                          out.exit_code()));
+  out.summary.log_tail = tail.lines();
+  report_finish(ctx, cfg, out.summary);
+  ctx.emit_json({{"type", "run_finished"}, {"failures", out.failures()},
+                 {"exit_code", out.exit_code()}, {"seconds", out.summary.seconds},
+                 {"result", out.summary.result_word()}});
   return out.exit_code();
 }
 
@@ -178,7 +238,7 @@ void register_run_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand(
       "run", "The nightly chain from the config: back up every source into the vault, close it, "
-             "replicate to every target");
+             "replicate to every target; report (docs/man/coffer-run.md)");
   args->secrets.add_to(*cmd);
   cmd->add_flag("--verify", args->verify, "After replicating, have each C verify its copy");
   cmd->add_option("--wait", args->wait_seconds,

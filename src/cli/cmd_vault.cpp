@@ -9,40 +9,10 @@
 #include "coffer/vault/vault.hpp"
 #include "context.hpp"
 #include "exit_codes.hpp"
+#include "steps.hpp"
 
 namespace coffer::cli {
 namespace {
-
-struct KdfOptions {
-  std::string memory;  // "64M"
-  std::uint32_t iterations = 0;
-  std::uint32_t parallel = 0;
-  std::uint32_t time_ms = 2000;
-
-  void add_to(CLI::App& cmd) {
-    cmd.add_option("--kdf-memory", memory,
-                   "argon2id memory cost, e.g. 1G (default: benchmarked, up to 1 GiB, less on a "
-                   "small machine)");
-    cmd.add_option("--kdf-iterations", iterations, "argon2id iterations (default: benchmarked)");
-    cmd.add_option("--kdf-parallel", parallel, "argon2id threads (default: benchmarked)");
-    cmd.add_option("--kdf-time", time_ms, "Target unlock time in ms when benchmarking")
-        ->capture_default_str();
-  }
-
-  vault::KdfParams params() const {
-    vault::KdfParams p;
-    if (!memory.empty()) p.memory_kib = static_cast<std::uint32_t>(parse_size(memory, "--kdf-memory") / 1024);
-    p.iterations = iterations;
-    p.parallel = parallel;
-    p.time_ms = time_ms;
-    bool any = p.memory_kib || p.iterations || p.parallel;
-    bool all = p.memory_kib && p.iterations && p.parallel;
-    if (any && !all)
-      fail(ErrorKind::usage, "set key derivation", "",
-           "give --kdf-memory, --kdf-iterations and --kdf-parallel together");
-    return p;
-  }
-};
 
 struct VaultArgs {
   std::filesystem::path image;
@@ -127,6 +97,47 @@ void print_status(Context& ctx, const vault::Status& s) {
                         format_size(s.fs_size)));
 }
 
+}  // namespace
+
+int create_vault(Context& ctx, const vault::Location& where, const std::string& size,
+                 const SecretOptions& secrets, const vault::KdfParams& kdf,
+                 const std::filesystem::path& generate) {
+  vault::CreateOptions opts;
+  opts.size = parse_size(size, "--size");
+  opts.kdf = kdf;
+  config::SecretPaths paths = secrets.paths;
+  config::Credentials creds = config::load_credentials(
+      config::resolve_secret_paths(paths, ctx.config() ? &ctx.config()->vault.secrets : nullptr));
+  bool generated = false;
+  if (!generate.empty()) {
+    if (creds.key)
+      fail(ErrorKind::usage, "create vault", where.image.native(),
+           "--key-file and --generate-key-file exclude each other");
+    creds.key = generate_key_file(generate);
+    creds.key_source = "key file " + generate.native();
+    generated = true;
+  }
+  if (!creds.any()) creds = secrets.load(ctx, where.image.native(), true);
+  std::vector<vault::KeySlot> slots;
+  try {
+    slots = vault::create(where, opts, creds);
+  } catch (...) {
+    if (generated) std::filesystem::remove(generate);  // nothing is left of a failed create
+    throw;
+  }
+  ctx.say(fmt::format("created {} ({})", where.image.native(), format_size(opts.size)));
+  // The costs decide how hard a stolen image is to attack: say what was written (after a
+  // benchmark they are this machine's, not the defaults).
+  for (const auto& k : slots) ctx.say(slot_line(k));
+  ctx.emit_json({{"type", "vault_created"},
+                 {"image", where.image.native()},
+                 {"size", opts.size},
+                 {"keyslots", slots_json(slots)}});
+  return int{kOk};
+}
+
+namespace {
+
 void add_create(CLI::App& vault_cmd, Context& ctx) {
   auto* cmd = vault_cmd.add_subcommand("create", "Create a new encrypted vault image");
   auto args = std::make_shared<VaultArgs>();
@@ -142,39 +153,7 @@ void add_create(CLI::App& vault_cmd, Context& ctx) {
   kdf->add_to(*cmd);
   cmd->callback([&ctx, args, size, secrets, kdf, generate] {
     ctx.action = [&ctx, args, size, secrets, kdf, generate] {
-      vault::Location where = args->location(ctx);
-      vault::CreateOptions opts;
-      opts.size = parse_size(*size, "--size");
-      opts.kdf = kdf->params();
-      config::SecretPaths paths = secrets->paths;
-      config::Credentials creds = config::load_credentials(
-          config::resolve_secret_paths(paths, ctx.config() ? &ctx.config()->vault.secrets : nullptr));
-      bool generated = false;
-      if (!generate->empty()) {
-        if (creds.key)
-          fail(ErrorKind::usage, "create vault", where.image.native(),
-               "--key-file and --generate-key-file exclude each other");
-        creds.key = generate_key_file(*generate);
-        creds.key_source = "key file " + generate->native();
-        generated = true;
-      }
-      if (!creds.any()) creds = secrets->load(ctx, where.image.native(), true);
-      std::vector<vault::KeySlot> slots;
-      try {
-        slots = vault::create(where, opts, creds);
-      } catch (...) {
-        if (generated) std::filesystem::remove(*generate);  // nothing is left of a failed create
-        throw;
-      }
-      ctx.say(fmt::format("created {} ({})", where.image.native(), format_size(opts.size)));
-      // The costs decide how hard a stolen image is to attack: say what was written (after a
-      // benchmark they are this machine's, not the defaults).
-      for (const auto& k : slots) ctx.say(slot_line(k));
-      ctx.emit_json({{"type", "vault_created"},
-                     {"image", where.image.native()},
-                     {"size", opts.size},
-                     {"keyslots", slots_json(slots)}});
-      return int{kOk};
+      return create_vault(ctx, args->location(ctx), *size, *secrets, kdf->params(), *generate);
     };
   });
 }

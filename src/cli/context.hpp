@@ -70,5 +70,7 @@ void register_browse_commands(CLI::App& app, Context& ctx);
 void register_forget_command(CLI::App& app, Context& ctx);
 void register_image_commands(CLI::App& app, Context& ctx);
 void register_check_command(CLI::App& app, Context& ctx);
+void register_status_command(CLI::App& app, Context& ctx);
+void register_init_command(CLI::App& app, Context& ctx);
 
 }  // namespace coffer::cli

@@ -30,6 +30,24 @@ constexpr int exit_code_for(ErrorKind kind) {
   return kError;
 }
 
+// The worst-of rule of `coffer run` (docs/exit-codes.md, "Precedence"): an interruption, then
+// damage, a wrong key, something missing, an error, a bad config, a lock held, warnings, success.
+constexpr int severity(int code) {
+  switch (code) {
+    case kInterrupted: return 8;
+    case kIntegrity: return 7;
+    case kBadKey: return 6;
+    case kMissing: return 5;
+    case kError: return 4;
+    case kUsage: return 3;
+    case kLocked: return 2;
+    case kWarnings: return 1;
+    case kOk: return 0;
+  }
+  return 4;
+}
+constexpr int worse_exit_code(int a, int b) { return severity(b) > severity(a) ? b : a; }
+
 constexpr const char* kind_name(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::failed: return "error";

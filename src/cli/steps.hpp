@@ -9,6 +9,8 @@
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/snapshot/retention.hpp"
 #include "coffer/transfer/backup.hpp"
+#include "coffer/util/error.hpp"
+#include "coffer/util/units.hpp"
 #include "coffer/vault/vault.hpp"
 #include "context.hpp"
 
@@ -39,5 +41,43 @@ snapshot::RetentionPolicy policy_from_config(const config::Retention& r);
 ForgetReport run_reported_forget(Context& ctx, const std::filesystem::path& repo,
                                  const std::string& host, const snapshot::RetentionPolicy& policy,
                                  bool dry_run);
+
+// The argon2id options of `vault create`, `vault add-key` and `init`.
+struct KdfOptions {
+  std::string memory;  // "64M"
+  std::uint32_t iterations = 0;
+  std::uint32_t parallel = 0;
+  std::uint32_t time_ms = 2000;
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("--kdf-memory", memory,
+                   "argon2id memory cost, e.g. 1G (default: benchmarked, up to 1 GiB, less on a "
+                   "small machine)");
+    cmd.add_option("--kdf-iterations", iterations, "argon2id iterations (default: benchmarked)");
+    cmd.add_option("--kdf-parallel", parallel, "argon2id threads (default: benchmarked)");
+    cmd.add_option("--kdf-time", time_ms, "Target unlock time in ms when benchmarking")
+        ->capture_default_str();
+  }
+
+  vault::KdfParams params() const {
+    vault::KdfParams p;
+    if (!memory.empty()) p.memory_kib = static_cast<std::uint32_t>(parse_size(memory, "--kdf-memory") / 1024);
+    p.iterations = iterations;
+    p.parallel = parallel;
+    p.time_ms = time_ms;
+    bool any = p.memory_kib || p.iterations || p.parallel;
+    bool all = p.memory_kib && p.iterations && p.parallel;
+    if (any && !all)
+      fail(ErrorKind::usage, "set key derivation", "",
+           "give --kdf-memory, --kdf-iterations and --kdf-parallel together");
+    return p;
+  }
+};
+
+// `vault create` (cmd_vault.cpp), also run by `init --vault`: a new vault, a generated key file
+// if `generate` is not empty, reported as `vault create` reports it.
+int create_vault(Context& ctx, const vault::Location& where, const std::string& size,
+                 const SecretOptions& secrets, const vault::KdfParams& kdf,
+                 const std::filesystem::path& generate);
 
 }  // namespace coffer::cli

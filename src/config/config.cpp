@@ -207,6 +207,17 @@ std::string dest_key(const std::string& dest) {
   return norm(ec ? std::filesystem::absolute(dest) : real);
 }
 
+void read_retention(TableReader& r, Retention& k) {
+  r.count("last", k.last);
+  r.count("hourly", k.hourly);
+  r.count("daily", k.daily);
+  r.count("weekly", k.weekly);
+  r.count("monthly", k.monthly);
+  r.count("half_yearly", k.half_yearly);
+  r.count("yearly", k.yearly);
+  r.duration("within", k.within);
+}
+
 void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>& diags) {
   TableReader top(root, "", diags);
   top.path("runtime_dir", cfg.runtime_dir);
@@ -215,6 +226,11 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     r.path("image", cfg.vault.image, true);
     r.path("mount", cfg.vault.mount);
     read_secrets(r, cfg.vault.secrets);
+  }
+  if (const toml::table* t = top.table("repository")) {
+    TableReader r(*t, "repository", diags);
+    r.path("path", cfg.repository, true);
+    if (root.get("vault")) r.report_table("path", "give [vault] or [repository], not both");
   }
   std::set<std::string> names;
   auto check_name = [&](TableReader& r, const toml::table& t, const std::string& name) {
@@ -241,18 +257,23 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     }
     r.boolean("one_file_system", s.one_file_system);
     r.string("remote_command", s.remote_command);
+    if (const toml::table* k = r.table("keep")) {
+      // The source's whole policy: what it does not name is 0, not [retention]'s value.
+      TableReader kr(*k, r.full("keep"), diags);
+      s.keep = Retention{0, 0, 0, 0, 0, 0, 0, std::nullopt};
+      read_retention(kr, *s.keep);
+    }
+    r.strings("before", s.before);
+    r.strings("after", s.after);
+    r.strings("on_failure", s.on_failure);
+    for (const char* hook : {"before", "after", "on_failure"})
+      if (const toml::node* n = t->get(hook); n && n->as_array() && n->as_array()->empty())
+        r.report(*n, hook, "an empty command: leave the key out instead");
     cfg.sources.push_back(std::move(s));
   }
   if (const toml::table* t = top.table("retention")) {
     TableReader r(*t, "retention", diags);
-    r.count("last", cfg.retention.last);
-    r.count("hourly", cfg.retention.hourly);
-    r.count("daily", cfg.retention.daily);
-    r.count("weekly", cfg.retention.weekly);
-    r.count("monthly", cfg.retention.monthly);
-    r.count("half_yearly", cfg.retention.half_yearly);
-    r.count("yearly", cfg.retention.yearly);
-    r.duration("within", cfg.retention.within);
+    read_retention(r, cfg.retention);
   }
   names.clear();
   std::map<std::string, std::string> dests;  // normalised dest -> target name
@@ -282,8 +303,17 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
     if (!cfg.report.email.empty() && !valid_email(cfg.report.email))
       r.report(*t->get("email"), "email", "not an e-mail address (expected user@domain)");
     r.string("healthcheck_url", cfg.report.healthcheck_url);
+    r.boolean("email_on_success", cfg.report.email_on_success);
+    r.string("sendmail", cfg.report.sendmail);
     r.path("prometheus_textfile", cfg.report.prometheus_textfile);
+    std::optional<CalendarDuration> warn, crit;
+    r.duration("warn_after", warn);
+    r.duration("crit_after", crit);
+    if (warn) cfg.report.warn_after = *warn;
+    if (crit) cfg.report.crit_after = *crit;
   }
+  if (!cfg.repository.empty() && !cfg.targets.empty())
+    top.report_table("target", "[repository] has no vault image to replicate; use [vault]");
 }
 
 }  // namespace

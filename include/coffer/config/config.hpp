@@ -23,15 +23,6 @@ struct Vault {
   SecretPaths secrets;
 };
 
-struct Source {
-  std::string name;
-  std::string path;  // local path or [user@]host:PATH
-  std::vector<std::string> exclude;
-  std::optional<std::filesystem::path> exclude_from;
-  bool one_file_system = false;
-  std::string remote_command;  // empty: "coffer" from the remote PATH
-};
-
 struct Retention {
   int last = 1;
   int hourly = 0;
@@ -43,6 +34,21 @@ struct Retention {
   std::optional<CalendarDuration> within;  // keep everything this close to the newest snapshot
 };
 
+struct Source {
+  std::string name;
+  std::string path;  // local path or [user@]host:PATH
+  std::vector<std::string> exclude;
+  std::optional<std::filesystem::path> exclude_from;
+  bool one_file_system = false;
+  std::string remote_command;  // empty: "coffer" from the remote PATH
+  // This source's own retention policy (`keep = {...}`), replacing [retention] for it; counts
+  // it does not name are 0.
+  std::optional<Retention> keep;
+  // Hook commands run by `coffer run` (argv, no shell): before the backup (a failure skips the
+  // source), after a successful one, and when it failed.
+  std::vector<std::string> before, after, on_failure;
+};
+
 struct Target {
   std::string name;
   std::string dest;  // local directory or [user@]host:DIR
@@ -52,14 +58,23 @@ struct Target {
 
 struct Report {
   std::string email;
+  bool email_on_success = false;
+  std::string sendmail = "sendmail";  // the program speaking `sendmail -t`
   std::string healthcheck_url;
   std::filesystem::path prometheus_textfile;
+  // `coffer status`: a source or target whose last success is older is stale (warn: exit 1,
+  // crit: exit 2).
+  CalendarDuration warn_after{0, 0, 1, 2};   // 1 day 2 hours
+  CalendarDuration crit_after{0, 0, 2, 0};   // 2 days
 };
 
 struct Config {
   std::filesystem::path path;  // the file it came from
   std::filesystem::path runtime_dir = "/run/coffer";
   Vault vault;
+  // A plain directory as B instead of [vault] (an already encrypted disk): no vault to open or
+  // close, and nothing to replicate (replication copies the vault image).
+  std::filesystem::path repository;
   std::vector<Source> sources;
   Retention retention;
   std::vector<Target> targets;
