@@ -1,15 +1,15 @@
 // Applying a committed journal to C's image (docs/formats/journal.md, "Apply").
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fcntl.h>
 #include <future>
-#include <fmt/format.h>
 #include <mutex>
 #include <thread>
-#include <unistd.h>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/util/atomic_file.hpp"
@@ -27,11 +27,13 @@ constexpr unsigned kApplyThreads = 8;
 constexpr std::uint64_t kStretchBytes = 8 << 20;  // journal bytes per unit of work
 constexpr std::size_t kReadChunk = 2 << 20;       // per-thread read size: one huge page
 
-double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+double seconds_between(std::chrono::steady_clock::time_point a,
+                       std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-void punch_zeros(int fd, const std::filesystem::path& shown, std::uint64_t offset, std::uint64_t length) {
+void punch_zeros(int fd, const std::filesystem::path& shown, std::uint64_t offset,
+                 std::uint64_t length) {
   if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                   static_cast<off_t>(length)) == 0)
     return;
@@ -64,7 +66,8 @@ struct Files {
 // ascending order and never overlap, so stretches of them can go in any order at once; records
 // that do overlap (never written by coffer, but the format allows them) are applied in order by
 // one thread, so the last record for a byte wins.
-void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& blocks, BackgroundSync& flusher) {
+void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& blocks,
+                  BackgroundSync& flusher) {
   bool disjoint = true;
   std::uint64_t end = 0;
   for (const ScannedRecord* r : blocks) {
@@ -107,7 +110,8 @@ void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& block
       failed = true;
     }
   };
-  const auto threads = static_cast<unsigned>(std::min<std::size_t>(kApplyThreads, stretches.size()));
+  const auto threads =
+      static_cast<unsigned>(std::min<std::size_t>(kApplyThreads, stretches.size()));
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
@@ -117,7 +121,8 @@ void write_blocks(const Files& f, const std::vector<const ScannedRecord*>& block
 
 }  // namespace
 
-std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
+std::uint64_t apply_journal(const std::filesystem::path& journal,
+                            const std::filesystem::path& image,
                             const std::filesystem::path& manifest_path, ApplyHints hints,
                             UniqueFd* removed_journal) {
   UniqueFd jfd = open_fd(journal, O_RDONLY | O_NOFOLLOW);
@@ -171,7 +176,8 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
       std::uint64_t index = d.u64();
       Hash256 hash = d.hash256();
       if (index >= next.entries.size())
-        fail(ErrorKind::integrity, "apply journal", journal.native(), "manifest entry out of range");
+        fail(ErrorKind::integrity, "apply journal", journal.native(),
+             "manifest entry out of range");
       next.entries[index] = hash;
     }
   }
@@ -185,7 +191,8 @@ std::uint64_t apply_journal(const std::filesystem::path& journal, const std::fil
     fsync_fd(new_manifest.fd(), manifest_path);
   });
   UniqueFd img = open_fd(image, O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
-  if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0) throw_errno("resize", image, errno);
+  if (::ftruncate(img.get(), static_cast<off_t>(h.new_size)) != 0)
+    throw_errno("resize", image, errno);
   {
     BackgroundSync flusher(img.get());
     write_blocks(Files{jfd.get(), journal, img.get(), image}, blocks, flusher);

@@ -93,7 +93,8 @@ void for_each_run(const ChunkChanges& cc, const std::vector<Hash128>& digest, st
     ChangedRun run;
     run.zero = zero;
     run.offset = c.offset + std::uint64_t{k0} * D;
-    const std::uint64_t end = std::min(c.offset + (std::uint64_t{cc.changed[j - 1]} + 1) * D, image_size);
+    const std::uint64_t end =
+        std::min(c.offset + (std::uint64_t{cc.changed[j - 1]} + 1) * D, image_size);
     run.length = static_cast<std::uint32_t>(end - run.offset);
     run.blocks = j - i;
     if (!zero) run.data = c.bytes(std::uint64_t{k0} * D, run.length);

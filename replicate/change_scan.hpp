@@ -23,14 +23,14 @@ struct ScanInput {
   int fd = -1;
   std::filesystem::path shown;
   Geometry geometry;
-  const Digest* base_digest = nullptr;             // same detect block size, or null
+  const Digest* base_digest = nullptr;                 // same detect block size, or null
   const std::vector<Hash256>* base_entries = nullptr;  // the base generation's manifest entries
   unsigned threads = 0;
 };
 
 struct ChunkChanges {
-  Chunk chunk;                          // data kept only when something changed
-  std::vector<std::uint32_t> changed;   // detection blocks (index within the chunk) that changed
+  Chunk chunk;                         // data kept only when something changed
+  std::vector<std::uint32_t> changed;  // detection blocks (index within the chunk) that changed
 };
 
 struct ScanOutput {
@@ -52,8 +52,9 @@ constexpr std::uint64_t kMaxRun = 1 << 20;
 
 // Cuts the changes of one chunk into runs; `digest` is ScanOutput::digest (zero runs are found
 // by the all-zero block's fast hash), `image_size` clips the last block.
-void for_each_run(const ChunkChanges& changes, const std::vector<Hash128>& digest, std::uint32_t detect,
-                  std::uint64_t image_size, const std::function<void(const ChangedRun&)>& f);
+void for_each_run(const ChunkChanges& changes, const std::vector<Hash128>& digest,
+                  std::uint32_t detect, std::uint64_t image_size,
+                  const std::function<void(const ChangedRun&)>& f);
 
 // Scans; `consume` gets every chunk with changes, in image order, on the calling thread, while
 // later chunks are being read and hashed.

@@ -1,8 +1,8 @@
 #include "chunks.hpp"
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
-#include <unistd.h>
 
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/util/error.hpp"

@@ -90,7 +90,8 @@ void run_ordered(std::uint64_t n, unsigned threads, unsigned window, Work work, 
       std::uint64_t i;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || next_issue >= n || next_issue < next_consume + window; });
+        cv.wait(lock,
+                [&] { return stop || next_issue >= n || next_issue < next_consume + window; });
         if (stop || next_issue >= n) return;
         i = next_issue++;
       }

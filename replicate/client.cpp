@@ -1,8 +1,8 @@
 #include "client.hpp"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
-#include <fmt/format.h>
 
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
@@ -21,7 +21,8 @@ std::uint64_t window_for(std::chrono::steady_clock::duration rtt) {
 }  // namespace
 
 ClientSession::ClientSession(const TargetSpec& target, std::uint64_t rate_limit)
-    : dest_(target.dest), link_(start_helper(target)),
+    : dest_(target.dest),
+      link_(start_helper(target)),
       ch_(std::make_unique<Channel>(link_->stream(), rate_limit)) {}
 
 ClientSession::~ClientSession() = default;
@@ -45,7 +46,8 @@ ReplicaState ClientSession::hello() {
   Decoder d(f.payload, "HELLO reply from " + dest_, ErrorKind::failed);
   std::uint16_t version = d.u16();
   if (version < kOldestProtocolVersion || version > kProtocolVersion)
-    fail(ErrorKind::failed, "connect to", dest_, "the helper chose an unsupported protocol version");
+    fail(ErrorKind::failed, "connect to", dest_,
+         "the helper chose an unsupported protocol version");
   ReplicaState state = decode_state(d.raw(d.remaining()), dest_);
   version_ = version;
   if (version >= 2) {
@@ -94,12 +96,14 @@ Assessment assess(const TargetState& ts, const ReplicaState& st, const std::stri
     a.standing = Standing::no_record;
     return a;
   }
-  std::string committed = fmt::format("B committed generation {} of {} there", r.generation, format_time(r.time));
+  std::string committed =
+      fmt::format("B committed generation {} of {} there", r.generation, format_time(r.time));
   if (!st.manifest) {
     a.standing = Standing::missing;
-    a.explanation = st.kind == DirKind::replica && !st.detail.empty()
-                        ? fmt::format("the manifest on {} is unreadable ({}); {}", dest, st.detail, committed)
-                        : fmt::format("there is no replica at {}; {}", dest, committed);
+    a.explanation =
+        st.kind == DirKind::replica && !st.detail.empty()
+            ? fmt::format("the manifest on {} is unreadable ({}); {}", dest, st.detail, committed)
+            : fmt::format("there is no replica at {}; {}", dest, committed);
     return a;
   }
   const ManifestHeader& c = *st.manifest;
@@ -125,12 +129,12 @@ Assessment assess(const TargetState& ts, const ReplicaState& st, const std::stri
         dest, to_hex(c.replica_id.data(), 16), c.generation, format_time(c.time),
         to_hex(r.replica_id.data(), 16));
   else if (auto h = ts.find_in_history(st.manifest_mac))
-    a.explanation = fmt::format("{} was rolled back to generation {} of {}; {}", dest, h->generation,
-                                format_time(h->time), committed);
+    a.explanation = fmt::format("{} was rolled back to generation {} of {}; {}", dest,
+                                h->generation, format_time(h->time), committed);
   else
-    a.explanation = fmt::format(
-        "the manifest on {} (generation {}, dated {}) is not one B committed; {}", dest,
-        c.generation, format_time(c.time), committed);
+    a.explanation =
+        fmt::format("the manifest on {} (generation {}, dated {}) is not one B committed; {}", dest,
+                    c.generation, format_time(c.time), committed);
   return a;
 }
 

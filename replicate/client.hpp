@@ -34,11 +34,11 @@ class ClientSession {
 
 // How C's manifest relates to B's record of the target.
 enum class Standing {
-  matches,        // the generation B recorded
-  next_pending,   // the generation after it, committed by a run that died before recording it
-  no_record,      // B has no record: C's manifest can only be checked by its MAC
-  missing,        // B has a record, C has no manifest
-  mismatch,       // anything else: rolled back, replaced, another replica
+  matches,       // the generation B recorded
+  next_pending,  // the generation after it, committed by a run that died before recording it
+  no_record,     // B has no record: C's manifest can only be checked by its MAC
+  missing,       // B has a record, C has no manifest
+  mismatch,      // anything else: rolled back, replaced, another replica
 };
 
 struct Assessment {

@@ -1,10 +1,10 @@
 #include "digest.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <cerrno>
 #include <map>
 #include <mutex>
-#include <sys/stat.h>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/fd.hpp"
@@ -48,7 +48,8 @@ std::optional<Digest> Digest::load(const std::filesystem::path& path) {
     Hash128 sum = d.hash128();
     struct stat st {};
     if (g.block_size < 4096 || count != (g.image_size + g.block_size - 1) / g.block_size ||
-        ::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != kHeaderSize + count * 16)
+        ::fstat(fd.get(), &st) != 0 ||
+        static_cast<std::uint64_t>(st.st_size) != kHeaderSize + count * 16)
       d.malformed("sizes do not match");
     g.blocks.resize(count);
     auto body = std::as_writable_bytes(std::span(g.blocks));

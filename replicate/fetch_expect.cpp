@@ -14,7 +14,9 @@
 namespace coffer::replicate {
 namespace {
 
-std::string hex16(const Id16& id) { return to_hex(id.data(), id.size()); }
+std::string hex16(const Id16& id) {
+  return to_hex(id.data(), id.size());
+}
 
 [[noreturn]] void refuse(const std::string& source, const std::string& why) {
   fail(ErrorKind::integrity, "fetch replica from", source, why);
@@ -78,9 +80,10 @@ std::optional<std::string> check_against_b_records(const std::filesystem::path& 
       // was restored from an older copy of B. Only the vault's key can make such a manifest;
       // the MAC check that follows decides.
       if (auto pending = ts.load_manifest(c.generation); pending && pending->mac == m.mac)
-        return fmt::format("C holds generation {}, which B committed for target {} but did not "
-                           "record",
-                           c.generation, r.name);
+        return fmt::format(
+            "C holds generation {}, which B committed for target {} but did not "
+            "record",
+            c.generation, r.name);
       return fmt::format("C holds {}, newer than B's record of target {} (generation {})", found,
                          r.name, r.generation);
     }
@@ -89,8 +92,8 @@ std::optional<std::string> check_against_b_records(const std::filesystem::path& 
                                  h->generation, format_time(h->time), committed));
     if (c.generation < r.generation)
       refuse(source, fmt::format("{} was rolled back: it holds {}; {}", source, found, committed));
-    refuse(source, fmt::format("the manifest on {} ({}) is not the one {}", source, found,
-                               committed));
+    refuse(source,
+           fmt::format("the manifest on {} ({}) is not the one {}", source, found, committed));
   }
   // No record of this replica: B's records still say which vault it is and which replicas B
   // keeps.

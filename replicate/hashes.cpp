@@ -1,9 +1,9 @@
 #include "coffer/replicate/hashes.hpp"
 
-#include <cstring>
-#include <new>
 #include <sodium.h>
 #include <xxhash.h>
+#include <cstring>
+#include <new>
 
 #include "coffer/util/blake2b.hpp"
 #include "coffer/util/secret.hpp"
@@ -20,7 +20,9 @@ Hash128 from_xxh(XXH128_hash_t h) {
   return out;
 }
 
-const unsigned char* uc(const std::byte* p) { return reinterpret_cast<const unsigned char*>(p); }
+const unsigned char* uc(const std::byte* p) {
+  return reinterpret_cast<const unsigned char*>(p);
+}
 
 }  // namespace
 
@@ -49,7 +51,9 @@ FastHasher::FastHasher() : state_(XXH3_createState()) {
   XXH3_128bits_reset(static_cast<XXH3_state_t*>(state_));
 }
 
-FastHasher::~FastHasher() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+FastHasher::~FastHasher() {
+  XXH3_freeState(static_cast<XXH3_state_t*>(state_));
+}
 
 void FastHasher::update(std::span<const std::byte> data) {
   XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data.data(), data.size());

@@ -1,11 +1,11 @@
 #include "journal.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/log.hpp"
 
@@ -128,7 +128,8 @@ void JournalWriter::begin(const JournalHeader& header, bool resume,
     fd_ = open_fd(partial_, O_RDWR | O_NOFOLLOW);
     records_ = existing->records;
     std::uint64_t end = records_.empty() ? kJournalHeaderSize
-                                         : records_.back().file_offset + kRecordHeaderSize + records_.back().payload_size;
+                                         : records_.back().file_offset + kRecordHeaderSize +
+                                               records_.back().payload_size;
     out_.emplace(fd_.get(), partial_, end);
     flusher_.emplace(fd_.get(), kJournalFlushEvery);
     log::debug("resuming {} with {} records", partial_.native(), records_.size());
@@ -158,8 +159,10 @@ void JournalWriter::truncate_to_cursor() {
 void JournalWriter::write_record(RecordType type, std::uint64_t offset, std::uint32_t length,
                                  const Hash128& checksum, std::span<const std::byte> payload) {
   truncate_to_cursor();
-  auto head = encode_record_header(type, offset, length, static_cast<std::uint32_t>(payload.size()), checksum);
-  ScannedRecord rec{{type, offset, length, checksum}, static_cast<std::uint32_t>(payload.size()), out_->end()};
+  auto head = encode_record_header(type, offset, length, static_cast<std::uint32_t>(payload.size()),
+                                   checksum);
+  ScannedRecord rec{
+      {type, offset, length, checksum}, static_cast<std::uint32_t>(payload.size()), out_->end()};
   // Records are gathered into large writes that bypass the page cache (util/direct_io.hpp).
   out_->append(head);
   out_->append(payload);
@@ -170,7 +173,8 @@ void JournalWriter::write_record(RecordType type, std::uint64_t offset, std::uin
 
 void JournalWriter::append(RecordType type, std::uint64_t offset, std::uint32_t length,
                            const Hash128& checksum, std::span<const std::byte> payload) {
-  if (!fd_) fail(ErrorKind::failed, "write", partial_.native(), "protocol error: record before begin");
+  if (!fd_)
+    fail(ErrorKind::failed, "write", partial_.native(), "protocol error: record before begin");
   bool sizes_ok = type == RecordType::data   ? payload.size() == length
                   : type == RecordType::zero ? payload.empty()
                                              : false;
@@ -190,8 +194,10 @@ void JournalWriter::append_manifest_delta(std::uint32_t count, std::span<const s
                record_checksum(RecordType::manifest_delta, 0, count, entries), entries);
 }
 
-ScannedJournal JournalWriter::commit(std::span<const std::byte> head_and_mac, const std::filesystem::path& image) {
-  if (!fd_) fail(ErrorKind::failed, "commit", partial_.native(), "protocol error: commit before begin");
+ScannedJournal JournalWriter::commit(std::span<const std::byte> head_and_mac,
+                                     const std::filesystem::path& image) {
+  if (!fd_)
+    fail(ErrorKind::failed, "commit", partial_.native(), "protocol error: commit before begin");
   truncate_to_cursor();
   auto n = static_cast<std::uint32_t>(records_.size());
   write_record(RecordType::commit, 0, n, record_checksum(RecordType::commit, 0, n, head_and_mac),
@@ -212,7 +218,8 @@ ScannedJournal JournalWriter::commit(std::span<const std::byte> head_and_mac, co
       off_t hole = ::lseek(img.get(), static_cast<off_t>(b), SEEK_HOLE);
       if (hole >= 0 && static_cast<std::uint64_t>(hole) >= e) return;  // all allocated already
     }
-    if (::fallocate(img.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(b), static_cast<off_t>(e - b)) == 0)
+    if (::fallocate(img.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(b),
+                    static_cast<off_t>(e - b)) == 0)
       reserved = true;
     else if (errno != EOPNOTSUPP)
       throw_errno("reserve space in", image, errno);
@@ -229,8 +236,10 @@ ScannedJournal JournalWriter::commit(std::span<const std::byte> head_and_mac, co
   reserve(run_begin, run_end);
   if (reserved) fsync_fd(img.get(), image);
   struct statvfs vfs {};
-  std::uint64_t manifest_bytes = kManifestHeaderSize + 32 * ((header_.new_size + header_.manifest_block_size - 1) /
-                                                                  std::max<std::uint64_t>(1, header_.manifest_block_size)) + 32;
+  std::uint64_t manifest_bytes = kManifestHeaderSize +
+                                 32 * ((header_.new_size + header_.manifest_block_size - 1) /
+                                       std::max<std::uint64_t>(1, header_.manifest_block_size)) +
+                                 32;
   if (::fstatvfs(fd_.get(), &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < manifest_bytes + 65536)
     throw_errno("reserve space for the new manifest beside", image, ENOSPC);
 
@@ -247,7 +256,8 @@ ScannedJournal JournalWriter::commit(std::span<const std::byte> head_and_mac, co
   flusher_.reset();
   out_.reset();
   fd_.reset();
-  if (::rename(partial_.c_str(), committed_.c_str()) != 0) throw_errno("commit journal", committed_, errno);
+  if (::rename(partial_.c_str(), committed_.c_str()) != 0)
+    throw_errno("commit journal", committed_, errno);
   fsync_dir(committed_.parent_path());
   return done;
 }

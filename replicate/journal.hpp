@@ -51,7 +51,8 @@ class JournalWriter {
 
   // Keeps the valid prefix of `existing` if its header equals `header` and `resume` is set;
   // otherwise starts a new file.
-  void begin(const JournalHeader& header, bool resume, const std::optional<ScannedJournal>& existing);
+  void begin(const JournalHeader& header, bool resume,
+             const std::optional<ScannedJournal>& existing);
   // The next `n` records already in the file are part of this upload.
   void keep(std::uint32_t n);
   // Appends a data or zero record; the first record not kept drops every later one in the file.
@@ -61,7 +62,8 @@ class JournalWriter {
   // Appends the commit record (manifest header + MAC), fsyncs, reserves space in `image` for
   // every data record, then renames journal.partial to journal and fsyncs the directory.
   // Returns the committed journal as scan_journal would read it back.
-  ScannedJournal commit(std::span<const std::byte> manifest_head_and_mac, const std::filesystem::path& image);
+  ScannedJournal commit(std::span<const std::byte> manifest_head_and_mac,
+                        const std::filesystem::path& image);
   // fsync what has arrived, so a resumed upload survives a reboot of C.
   void sync() noexcept;
   // Removes journal.partial (after a full disk).
@@ -76,7 +78,7 @@ class JournalWriter {
 
   std::filesystem::path partial_, committed_;
   UniqueFd fd_;
-  std::optional<DirectAppender> out_;  // writes through fd_: declared after it, destroyed first
+  std::optional<DirectAppender> out_;      // writes through fd_: declared after it, destroyed first
   std::optional<BackgroundSync> flusher_;  // flushes fd_ while records arrive
   JournalHeader header_;
   std::vector<ScannedRecord> records_;
@@ -99,7 +101,8 @@ struct ApplyHints {
 // closed: its blocks are freed only when the last descriptor closes, which on a file system that
 // discards synchronously (ext4 without a journal, mounted with `discard`) took ~25 ms per 57 MB,
 // and the helper would rather reply to B first.
-std::uint64_t apply_journal(const std::filesystem::path& journal, const std::filesystem::path& image,
+std::uint64_t apply_journal(const std::filesystem::path& journal,
+                            const std::filesystem::path& image,
                             const std::filesystem::path& manifest, ApplyHints hints = {},
                             UniqueFd* removed_journal = nullptr);
 

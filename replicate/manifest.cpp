@@ -1,11 +1,11 @@
 #include "coffer/replicate/manifest.hpp"
 
-#include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sodium.h>
+#include <ctime>
 #include <map>
 #include <mutex>
-#include <sodium.h>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"
@@ -18,7 +18,8 @@ namespace {
 
 constexpr char kMagic[8] = {'C', 'F', 'M', 'A', 'N', 'I', 'F', '1'};
 constexpr std::uint32_t kVersion = 2;  // 1 hashed blocks with BLAKE2b-256
-constexpr std::uint64_t kMaxImageSize = 1ull << 50;  // 1 PiB: bounds what a hostile file can ask for
+constexpr std::uint64_t kMaxImageSize = 1ull
+                                        << 50;  // 1 PiB: bounds what a hostile file can ask for
 
 bool valid_block_size(std::uint32_t b) {
   return b >= 4096 && b <= (64u << 20) && (b & (b - 1)) == 0;
@@ -84,7 +85,8 @@ Manifest Manifest::decode(std::span<const std::byte> bytes, const std::string& w
   m.header = decode_manifest_header(bytes.first(kManifestHeaderSize), what);
   std::uint64_t count = m.header.block_count();
   if (bytes.size() != kManifestHeaderSize + count * 32 + kMacSize)
-    Decoder(bytes, what).malformed(fmt::format("size {} does not match {} entries", bytes.size(), count));
+    Decoder(bytes, what)
+        .malformed(fmt::format("size {} does not match {} entries", bytes.size(), count));
   Decoder d(bytes.subspan(kManifestHeaderSize), what);
   m.entries.resize(count);
   for (auto& e : m.entries) e = d.hash256();

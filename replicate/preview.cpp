@@ -1,8 +1,8 @@
 // `coffer -n replicate`: what a run would send, from B's record alone. Nothing is written on B,
 // C is not contacted (contacting it could apply a committed journal there), no key is needed.
-#include <chrono>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <chrono>
 
 #include "change_scan.hpp"
 #include "coffer/replicate/replicate.hpp"
@@ -47,7 +47,8 @@ ReplicateResult preview(const ReplicateOptions& o) {
     });
   });
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  log::debug("preview assumes {} holds generation {} as B recorded", o.target.dest, ts.record.generation);
+  log::debug("preview assumes {} holds generation {} as B recorded", o.target.dest,
+             ts.record.generation);
   return res;
 }
 

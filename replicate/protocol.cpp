@@ -14,7 +14,8 @@ constexpr std::size_t kDirectWrite = 256 << 10;
 
 std::array<std::byte, 5> frame_header(Msg type, std::size_t payload) {
   if (payload + 1 > kMaxFrame)
-    fail(ErrorKind::failed, "send frame", "", fmt::format("payload of {} bytes too large", payload));
+    fail(ErrorKind::failed, "send frame", "",
+         fmt::format("payload of {} bytes too large", payload));
   auto len = static_cast<std::uint32_t>(payload + 1);
   return {std::byte(len & 0xff), std::byte((len >> 8) & 0xff), std::byte((len >> 16) & 0xff),
           std::byte(len >> 24), std::byte(static_cast<std::uint8_t>(type))};
@@ -23,12 +24,16 @@ std::array<std::byte, 5> frame_header(Msg type, std::size_t payload) {
 }  // namespace
 
 Channel::Channel(ByteStream& stream, std::uint64_t rate_limit)
-    : stream_(stream), in_(kInBuffer), rate_limit_(rate_limit),
+    : stream_(stream),
+      in_(kInBuffer),
+      rate_limit_(rate_limit),
       pace_start_(std::chrono::steady_clock::now()) {
   out_.reserve(kOutBuffer);
 }
 
-void Channel::send(Msg type, std::span<const std::byte> payload) { send(type, payload, {}); }
+void Channel::send(Msg type, std::span<const std::byte> payload) {
+  send(type, payload, {});
+}
 
 void Channel::send(Msg type, std::span<const std::byte> head, std::span<const std::byte> body) {
   auto h = frame_header(type, head.size() + body.size());
@@ -177,12 +182,14 @@ std::optional<Frame> Channel::read_frame(bool eof_ok) {
   if (have < f.payload.size()) {
     for (std::size_t done = have; done < f.payload.size();) {
       std::size_t n = stream_.read_some(std::span(f.payload).subspan(done));
-      if (n == 0) fail(ErrorKind::failed, "read from", peer(), "connection closed by the other side");
+      if (n == 0)
+        fail(ErrorKind::failed, "read from", peer(), "connection closed by the other side");
       done += n;
       got(n);
     }
   }
-  if (f.type == Msg::ack) acked_ = std::max(acked_, Decoder(f.payload, "ACK from " + peer(), ErrorKind::failed).u64());
+  if (f.type == Msg::ack)
+    acked_ = std::max(acked_, Decoder(f.payload, "ACK from " + peer(), ErrorKind::failed).u64());
   return f;
 }
 
@@ -285,7 +292,10 @@ ReplicaState decode_state(std::span<const std::byte> payload, const std::string&
 Hash128 record_checksum(RecordType type, std::uint64_t offset, std::uint32_t length,
                         std::span<const std::byte> payload) {
   Encoder e;
-  e.u8(static_cast<std::uint8_t>(type)).u64(offset).u32(length).u32(static_cast<std::uint32_t>(payload.size()));
+  e.u8(static_cast<std::uint8_t>(type))
+      .u64(offset)
+      .u32(length)
+      .u32(static_cast<std::uint32_t>(payload.size()));
   FastHasher h;
   h.update(e.bytes);
   h.update(payload);

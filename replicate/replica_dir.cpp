@@ -1,10 +1,10 @@
 #include "replica_dir.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/log.hpp"
@@ -15,8 +15,8 @@ namespace {
 constexpr std::string_view kMarker = "coffer replica 1\n";
 
 // Every fixed name the helper opens, creates or renames onto.
-constexpr const char* kNames[] = {"coffer-replica", "lock", "image", "manifest", "journal",
-                                  "journal.partial"};
+constexpr const char* kNames[] = {"coffer-replica", "lock",    "image",
+                                  "manifest",       "journal", "journal.partial"};
 
 }  // namespace
 
@@ -59,7 +59,8 @@ DirKind ReplicaDir::inspect(std::string& detail) const {
     return DirKind::foreign;
   }
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir_)) names.push_back(e.path().filename());
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    names.push_back(e.path().filename());
   if (names.empty()) return DirKind::empty;
   std::sort(names.begin(), names.end());
   detail = "it holds other files: ";
@@ -69,7 +70,8 @@ DirKind ReplicaDir::inspect(std::string& detail) const {
 }
 
 void ReplicaDir::init() {
-  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("create replica directory", dir_, errno);
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+    throw_errno("create replica directory", dir_, errno);
   lock();
   std::string detail;
   DirKind kind = inspect(detail);

@@ -42,9 +42,7 @@ struct ReplicaReader::Impl {
     const std::uint64_t M = m.header.block_size;
     return std::min<std::uint64_t>(M, m.header.image_size - b * M);
   }
-  bool zero(std::uint64_t b) const {
-    return m.entries[b] == zero_block_hash(m.header.block_size);
-  }
+  bool zero(std::uint64_t b) const { return m.entries[b] == zero_block_hash(m.header.block_size); }
 
   [[noreturn]] void bad(std::uint64_t b, const std::string& why) const {
     fail(ErrorKind::integrity, "read replica", o.source,
@@ -239,11 +237,21 @@ ReplicaReader::~ReplicaReader() {
   if (!impl_->header.empty()) ::unlink(impl_->header.c_str());
 }
 
-const std::filesystem::path& ReplicaReader::header_file() const { return impl_->header; }
-const Secret& ReplicaReader::volume_key() const { return impl_->unlocked.volume_key; }
-std::uint64_t ReplicaReader::image_size() const { return impl_->m.header.image_size; }
-std::uint64_t ReplicaReader::generation() const { return impl_->m.header.generation; }
-std::int64_t ReplicaReader::time() const { return impl_->m.header.time; }
+const std::filesystem::path& ReplicaReader::header_file() const {
+  return impl_->header;
+}
+const Secret& ReplicaReader::volume_key() const {
+  return impl_->unlocked.volume_key;
+}
+std::uint64_t ReplicaReader::image_size() const {
+  return impl_->m.header.image_size;
+}
+std::uint64_t ReplicaReader::generation() const {
+  return impl_->m.header.generation;
+}
+std::int64_t ReplicaReader::time() const {
+  return impl_->m.header.time;
+}
 
 void ReplicaReader::prefetch(std::span<const std::pair<std::uint64_t, std::uint64_t>> ranges) {
   std::lock_guard lock(impl_->mu);

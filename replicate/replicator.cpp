@@ -1,20 +1,20 @@
 // `coffer replicate IMAGE DEST`: B's side of one replication run (docs/replication.md).
-#include <algorithm>
-#include <chrono>
-#include <ctime>
-#include <future>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <future>
 
 #include "change_scan.hpp"
 #include "client.hpp"
 #include "coffer/config/config.hpp"
-#include "transport.hpp"
 #include "coffer/replicate/replicate.hpp"
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
+#include "transport.hpp"
 
 namespace coffer::replicate {
 namespace {
@@ -69,10 +69,11 @@ class Run {
   void go() {
     uuid_ = parse_uuid(o_.vault.uuid);
     if (!ts_.record.uuid.empty() && ts_.record.uuid != o_.vault.uuid)
-      fail(ErrorKind::failed, "replicate", o_.vault.image.native(),
-           fmt::format("target {} holds replicas of vault {}, but this image is vault {}; use a new "
-                       "target, or remove {} to start over",
-                       o_.target.name, ts_.record.uuid, o_.vault.uuid, ts_.dir().native()));
+      fail(
+          ErrorKind::failed, "replicate", o_.vault.image.native(),
+          fmt::format("target {} holds replicas of vault {}, but this image is vault {}; use a new "
+                      "target, or remove {} to start over",
+                      o_.target.name, ts_.record.uuid, o_.vault.uuid, ts_.dir().native()));
     img_ = open_fd(o_.vault.image, O_RDONLY);
     struct stat before = stat_image();
 
@@ -146,15 +147,18 @@ class Run {
     Assessment a = assess(ts_, st, dest);
     if (a.standing == Standing::missing) {
       if (st.kind == DirKind::replica && !st.detail.empty())
-        fail(ErrorKind::integrity, "replicate to", dest, a.explanation + "; run `coffer replica verify`");
+        fail(ErrorKind::integrity, "replicate to", dest,
+             a.explanation + "; run `coffer replica verify`");
       if (!o_.reseed)
-        fail(ErrorKind::missing, "replicate to", dest, a.explanation + "; pass --reseed to upload a new replica");
+        fail(ErrorKind::missing, "replicate to", dest,
+             a.explanation + "; pass --reseed to upload a new replica");
       log::warn("{}; uploading a new replica (--reseed)", a.explanation);
       return fresh(s, st.kind);
     }
     if (st.kind != DirKind::replica || !st.manifest) {
       if (st.kind == DirKind::replica && !st.detail.empty())
-        fail(ErrorKind::integrity, "replicate to", dest, "the manifest there is unreadable: " + st.detail);
+        fail(ErrorKind::integrity, "replicate to", dest,
+             "the manifest there is unreadable: " + st.detail);
       return fresh(s, st.kind);
     }
     const ManifestHeader& c = *st.manifest;
@@ -169,8 +173,10 @@ class Run {
         if (m.header.generation != c.generation || !m.mac_valid(mac_key()))
           fail(ErrorKind::integrity, "replicate to", dest,
                "its manifest was not made with this vault's key; refusing to overwrite it");
-        log::warn("B has no record of {}; continuing from its generation {} of {} (manifest MAC "
-                  "checked)", dest, c.generation, format_time(c.time));
+        log::warn(
+            "B has no record of {}; continuing from its generation {} of {} (manifest MAC "
+            "checked)",
+            dest, c.generation, format_time(c.time));
         ts_.record.dest = dest;
         ts_.record.uuid = o_.vault.uuid;
         ts_.promote(m);
@@ -192,7 +198,8 @@ class Run {
       fail(ErrorKind::integrity, "replicate to", dest,
            fmt::format("its image is {} bytes but generation {} has {}: it was truncated or "
                        "extended; run `coffer replica verify`",
-                       st.image_size ? std::to_string(*st.image_size) : "missing", c.generation, c.image_size));
+                       st.image_size ? std::to_string(*st.image_size) : "missing", c.generation,
+                       c.image_size));
     Base b;
     b.generation = c.generation;
     std::optional<Manifest> m = prefetch.manifest(ts_, c.generation);
@@ -212,7 +219,7 @@ class Run {
     Channel& ch = s.channel();
     const std::uint64_t size = static_cast<std::uint64_t>(before.st_size);
     const Geometry g = Geometry::make(size, D_, kManifestBlockSize);
-    const JournalHeader jh{base.generation, base.generation + 1, ts_.record.replica_id, size, D_,
+    const JournalHeader jh{base.generation,   base.generation + 1, ts_.record.replica_id, size, D_,
                            kManifestBlockSize};
     const bool resume = st.partial && st.partial->header == jh && !st.partial->records.empty();
     res_.base_generation = base.generation;
@@ -221,7 +228,8 @@ class Run {
     res_.blocks = g.detect_blocks();
     res_.full_compare = !base.digest;
     if (res_.full_compare)
-      log::info("no usable digest of generation {}: strong-hashing every block once", base.generation);
+      log::info("no usable digest of generation {}: strong-hashing every block once",
+                base.generation);
     // Reading, hashing and the upload do not wait for the volume key, which is still being
     // unlocked (the KDF runs for a good part of a second with default LUKS2 parameters): only
     // the manifest's MAC needs it. A wrong key stops the run as soon as the derivation ends, and
@@ -244,7 +252,8 @@ class Run {
       if (keep) ch.send(Msg::keep, Encoder().u32(keep).bytes);
       keep = 0;
     };
-    auto emit = [&](RecordType type, std::uint64_t off, std::uint32_t len, std::span<const std::byte> data) {
+    auto emit = [&](RecordType type, std::uint64_t off, std::uint32_t len,
+                    std::span<const std::byte> data) {
       begin_upload();
       if (mac_key_.empty() && o_.unlock_ready && o_.unlock_ready()) {
         ch.flush();  // what was sent stays in C's partial journal even if the key is wrong
@@ -263,10 +272,13 @@ class Run {
       }
       matching = false;
       send_keep();
-      ch.send(Msg::record, Encoder().u8(static_cast<std::uint8_t>(type)).u64(off).u32(len).hash(sum).bytes, data);
+      ch.send(Msg::record,
+              Encoder().u8(static_cast<std::uint8_t>(type)).u64(off).u32(len).hash(sum).bytes,
+              data);
     };
 
-    ScanInput in{img_.get(), o_.vault.image, g, base.digest ? &*base.digest : nullptr, &base.entries, o_.threads};
+    ScanInput in{img_.get(),    o_.vault.image, g, base.digest ? &*base.digest : nullptr,
+                 &base.entries, o_.threads};
     ScanOutput out;
     scan_changes(in, out, [&](ChunkChanges& cc) {
       for_each_run(cc, out.digest, D_, size, [&](const ChangedRun& run) {
@@ -294,7 +306,8 @@ class Run {
     m.entries = std::move(out.entries);
     ch.flush();  // every record reaches C before a wrong key can stop the run: the next resumes
     m.mac = m.compute_mac(mac_key());
-    std::future<void> digest_saved = ts_.write_pending(m.header.generation, Digest{D_, size, std::move(out.digest)}, m);
+    std::future<void> digest_saved =
+        ts_.write_pending(m.header.generation, Digest{D_, size, std::move(out.digest)}, m);
     phase("write the manifest on B");
 
     const Hash256& zero_strong = zero_block_hash(kManifestBlockSize);
@@ -316,7 +329,8 @@ class Run {
     Frame committed = ch.expect(Msg::committed);
     phase("commit on C");
     if (Decoder(committed.payload, "COMMITTED", ErrorKind::failed).u64() != m.header.generation)
-      fail(ErrorKind::failed, "replicate to", o_.target.dest, "the helper committed another generation");
+      fail(ErrorKind::failed, "replicate to", o_.target.dest,
+           "the helper committed another generation");
     try {
       digest_saved.get();
     } catch (const Error& e) {
@@ -367,7 +381,8 @@ void refuse_replica_as_source(const std::filesystem::path& image, const TargetSp
     auto [end, rest] = std::mismatch(dir.begin(), dir.end(), img.begin(), img.end());
     inside = end == dir.end();
   }
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   bool same = ::stat(image.c_str(), &a) == 0 && ::stat((d.dir / "image").c_str(), &b) == 0 &&
               a.st_dev == b.st_dev && a.st_ino == b.st_ino;
   if (inside || same)
@@ -386,7 +401,8 @@ ReplicateResult replicate(const ReplicateOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   refuse_open_vault(o.vault);
   refuse_replica_as_source(o.vault.image, o.target);
-  if (!o.volume_key && !o.unlock) fail(ErrorKind::usage, "replicate", o.vault.image.native(), "no volume key");
+  if (!o.volume_key && !o.unlock)
+    fail(ErrorKind::usage, "replicate", o.vault.image.native(), "no volume key");
   TargetState ts(o.vault.image, o.target.name);
   ts.lock();
   ts.load();
@@ -401,14 +417,16 @@ ReplicateResult replicate(const ReplicateOptions& o) {
   } catch (const Error& e) {
     try {
       ts.load();
-      ts.record.last_run = RunRecord{std::time(nullptr), false, e.what(), res.bytes_sent, res.bytes_changed, seconds()};
+      ts.record.last_run = RunRecord{std::time(nullptr), false,    e.what(), res.bytes_sent,
+                                     res.bytes_changed,  seconds()};
       ts.save_last_run();
     } catch (...) {
     }
     throw;
   }
   res.seconds = seconds();
-  ts.record.last_run = RunRecord{std::time(nullptr), true, "", res.bytes_sent, res.bytes_changed, res.seconds};
+  ts.record.last_run =
+      RunRecord{std::time(nullptr), true, "", res.bytes_sent, res.bytes_changed, res.seconds};
   ts.save_last_run();
   return res;
 }

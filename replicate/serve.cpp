@@ -1,9 +1,9 @@
 // `coffer replica-serve DIR`: C's helper. One session: HELLO, then B's requests until BYE or
 // end of stream. Every request is answered from DIR only.
 #include <fcntl.h>
-#include <future>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <future>
 
 #include "chunks.hpp"
 #include "coffer/replicate/replicate.hpp"
@@ -34,8 +34,9 @@ class Session {
     const std::uint16_t version = std::min(hi, kProtocolVersion);
     if (version < lo || version < kOldestProtocolVersion)
       fail(ErrorKind::failed, "start replica helper in", dir_.dir().native(),
-           fmt::format("B speaks protocol versions {}..{}, this coffer speaks {}..{}; upgrade one side",
-                       lo, hi, kOldestProtocolVersion, kProtocolVersion));
+           fmt::format(
+               "B speaks protocol versions {}..{}, this coffer speaks {}..{}; upgrade one side", lo,
+               hi, kOldestProtocolVersion, kProtocolVersion));
     std::string detail;
     std::optional<std::uint64_t> recovered;
     if (dir_.inspect(detail) == DirKind::replica) {
@@ -43,7 +44,8 @@ class Session {
       recovered = dir_.recover();
     }
     if (version >= 2) ch_.send_acks(kAckEvery);
-    ch_.send(Msg::hello_reply, Encoder().u16(version).raw(encode_state(dir_.state(recovered))).bytes);
+    ch_.send(Msg::hello_reply,
+             Encoder().u16(version).raw(encode_state(dir_.state(recovered))).bytes);
 
     for (;;) {
       std::optional<Frame> f;
@@ -77,7 +79,8 @@ class Session {
 
  private:
   [[noreturn]] void protocol_error(std::string_view what) {
-    fail(ErrorKind::failed, "serve replica", dir_.dir().native(), std::string("protocol error: ") + std::string(what));
+    fail(ErrorKind::failed, "serve replica", dir_.dir().native(),
+         std::string("protocol error: ") + std::string(what));
   }
 
   void require_replica() {
@@ -111,7 +114,8 @@ class Session {
         if (h.manifest_block_size != kManifestBlockSize || h.detect_block_size < 4096)
           protocol_error("unsupported block sizes");
         writer_.begin(h, resume, dir_.scanned_partial());
-        // Apply needs C's current manifest; reading it (megabytes, fresh memory) overlaps the upload.
+        // Apply needs C's current manifest; reading it (megabytes, fresh memory) overlaps the
+        // upload.
         if (!current_manifest_.valid() && h.base_generation != 0)
           current_manifest_ = std::async(std::launch::async, Manifest::load, dir_.manifest());
         break;
@@ -173,8 +177,11 @@ class Session {
         log::debug("{}; apply reads the manifest again", e.what());
       }
     }
-    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), std::move(hints), &applied_journal_);
-    if (b_gone) fail(ErrorKind::failed, "report to B from", dir_.dir().native(), "connection lost after commit (applied anyway)");
+    apply_journal(dir_.journal(), dir_.image(), dir_.manifest(), std::move(hints),
+                  &applied_journal_);
+    if (b_gone)
+      fail(ErrorKind::failed, "report to B from", dir_.dir().native(),
+           "connection lost after commit (applied anyway)");
     struct stat st {};
     ::stat(dir_.image().c_str(), &st);
     ch_.send(Msg::applied, Encoder().u64(gen).u64(static_cast<std::uint64_t>(st.st_size)).bytes);
@@ -236,9 +243,11 @@ class Session {
       const std::uint64_t n = Geometry::blocks(length, block);
       const std::vector<char> has = c.data_map(block, n);
       for (std::uint64_t j = 0; j < n; ++j) {
-        if (!has[j]) h.blocks.emplace_back(zero_plain, zero_keyed);
-        else h.blocks.emplace_back(strong_hash(c.bytes(j * block, block)),
-                                   keyed_hash(nonce, c.bytes(j * block, block)));
+        if (!has[j])
+          h.blocks.emplace_back(zero_plain, zero_keyed);
+        else
+          h.blocks.emplace_back(strong_hash(c.bytes(j * block, block)),
+                                keyed_hash(nonce, c.bytes(j * block, block)));
       }
       buffers.give(std::move(c.data));
       return h;

@@ -24,7 +24,8 @@ TargetSpec resolve_target(std::string_view arg, const std::vector<config::Target
     t.dest = d.remote ? format_remote(*d.remote) : d.dir.native();
     // A stable name for a DEST given on the command line: the same DEST finds the same state.
     unsigned char h[8];
-    crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(t.dest.data()), t.dest.size(), nullptr, 0);
+    crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(t.dest.data()),
+                       t.dest.size(), nullptr, 0);
     t.name = "dest-" + to_hex(h, sizeof h);
   }
   if (block_size) t.block_size = check_block_size(*block_size);
@@ -42,7 +43,8 @@ StatusReport replica_status(const VaultFacts& vault, const TargetSpec& target) {
     r.recorded = rec.generation > 0;
     r.b_record = {rec.generation, rec.time, rec.image_size};
     r.block_size = rec.detect_block_size;
-    if (rec.detect_block_size) r.blocks = (rec.image_size + rec.detect_block_size - 1) / rec.detect_block_size;
+    if (rec.detect_block_size)
+      r.blocks = (rec.image_size + rec.detect_block_size - 1) / rec.detect_block_size;
     if (rec.last_run) {
       r.last_result = rec.last_run->ok ? "ok" : "failed: " + rec.last_run->message;
       r.last_run_time = rec.last_run->time;
@@ -58,18 +60,22 @@ StatusReport replica_status(const VaultFacts& vault, const TargetSpec& target) {
   r.replica_present = st.kind == DirKind::replica;
   r.c_image_size = st.image_size;
   if (st.partial) r.partial_bytes = st.partial->bytes;
-  if (st.manifest) r.c_manifest = GenerationInfo{st.manifest->generation, st.manifest->time, st.manifest->image_size};
+  if (st.manifest)
+    r.c_manifest =
+        GenerationInfo{st.manifest->generation, st.manifest->time, st.manifest->image_size};
   if (st.kind == DirKind::foreign) {
     r.mismatch = "not a coffer replica: " + st.detail;
     return r;
   }
   Assessment a = assess(ts, st, target.dest);
   r.matches = a.standing == Standing::matches || a.standing == Standing::next_pending;
-  if (a.standing == Standing::missing || a.standing == Standing::mismatch) r.mismatch = a.explanation;
+  if (a.standing == Standing::missing || a.standing == Standing::mismatch)
+    r.mismatch = a.explanation;
   if (r.matches && st.manifest && st.image_size != st.manifest->image_size) {
     r.matches = false;
     r.mismatch = fmt::format("C's image is {} bytes but its manifest says {}",
-                             st.image_size ? std::to_string(*st.image_size) : "missing", st.manifest->image_size);
+                             st.image_size ? std::to_string(*st.image_size) : "missing",
+                             st.manifest->image_size);
   }
   return r;
 }

@@ -17,7 +17,9 @@
 namespace coffer::replicate {
 namespace {
 
-std::string hex(const void* p, std::size_t n) { return to_hex(p, n); }
+std::string hex(const void* p, std::size_t n) {
+  return to_hex(p, n);
+}
 
 template <std::size_t N>
 void from_hex(std::string_view text, std::array<std::byte, N>& out, const std::string& what) {
@@ -31,8 +33,12 @@ void from_hex(std::string_view text, std::array<std::byte, N>& out, const std::s
 }
 
 nlohmann::json run_json(const RunRecord& r) {
-  return {{"time", r.time}, {"ok", r.ok}, {"message", r.message}, {"bytes_sent", r.bytes_sent},
-          {"bytes_changed", r.bytes_changed}, {"seconds", r.seconds}};
+  return {{"time", r.time},
+          {"ok", r.ok},
+          {"message", r.message},
+          {"bytes_sent", r.bytes_sent},
+          {"bytes_changed", r.bytes_changed},
+          {"seconds", r.seconds}};
 }
 
 RunRecord run_from(const nlohmann::json& j) {
@@ -72,7 +78,8 @@ void save_report(const std::filesystem::path& path, const std::optional<RunRecor
 
 }  // namespace
 
-std::filesystem::path target_state_dir(const std::filesystem::path& image, const std::string& target) {
+std::filesystem::path target_state_dir(const std::filesystem::path& image,
+                                       const std::string& target) {
   // Named by the image's real path, so a symlink, ./ or a relative spelling finds the same
   // state; a fork of it would later raise a false integrity alarm. A second hard link has
   // another real path and cannot be told from here, so an image with several names is refused.
@@ -137,23 +144,29 @@ void TargetState::save() const {
   // rewrite drops them.
   std::error_code ec;
   if (record.last_run && !std::filesystem::exists(dir_ / kLastRunFile, ec)) save_last_run();
-  if (record.last_verify && !std::filesystem::exists(dir_ / kLastVerifyFile, ec)) save_last_verify();
-  nlohmann::json j = {{"format", 1},
-                      {"name", record.name},
-                      {"dest", record.dest},
-                      {"replica_id", record.has_replica_id ? hex(record.replica_id.data(), 16) : ""},
-                      {"generation", record.generation},
-                      {"time", record.time},
-                      {"image_size", record.image_size},
-                      {"block_size", record.detect_block_size},
-                      {"uuid", record.uuid},
-                      {"manifest_mac", record.generation ? hex(record.manifest_mac.bytes.data(), 32) : ""}};
+  if (record.last_verify && !std::filesystem::exists(dir_ / kLastVerifyFile, ec))
+    save_last_verify();
+  nlohmann::json j = {
+      {"format", 1},
+      {"name", record.name},
+      {"dest", record.dest},
+      {"replica_id", record.has_replica_id ? hex(record.replica_id.data(), 16) : ""},
+      {"generation", record.generation},
+      {"time", record.time},
+      {"image_size", record.image_size},
+      {"block_size", record.detect_block_size},
+      {"uuid", record.uuid},
+      {"manifest_mac", record.generation ? hex(record.manifest_mac.bytes.data(), 32) : ""}};
   write_file_atomic(dir_ / "state.json", j.dump(2) + "\n", 0600);
 }
 
-void TargetState::save_last_run() const { save_report(dir_ / kLastRunFile, record.last_run); }
+void TargetState::save_last_run() const {
+  save_report(dir_ / kLastRunFile, record.last_run);
+}
 
-void TargetState::save_last_verify() const { save_report(dir_ / kLastVerifyFile, record.last_verify); }
+void TargetState::save_last_verify() const {
+  save_report(dir_ / kLastVerifyFile, record.last_verify);
+}
 
 std::filesystem::path TargetState::digest_path(std::uint64_t gen) const {
   return dir_ / fmt::format("digest.{}", gen);
@@ -184,13 +197,16 @@ std::optional<Manifest> TargetState::load_manifest(std::uint64_t gen) const {
   }
 }
 
-std::future<void> TargetState::write_pending(std::uint64_t gen, Digest digest, const Manifest& manifest) const {
+std::future<void> TargetState::write_pending(std::uint64_t gen, Digest digest,
+                                             const Manifest& manifest) const {
   // A digest of `gen` left by an earlier, interrupted attempt may describe other bytes: it goes
   // first, and the manifest's directory fsync makes that durable before C commits. The new one
   // appears (atomically) only once written, so after a crash there is the right digest or none.
   std::filesystem::path path = digest_path(gen);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove stale digest", path, errno);
-  auto digest_saved = std::async(std::launch::async, [d = std::move(digest), path] { d.save(path); });
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw_errno("remove stale digest", path, errno);
+  auto digest_saved =
+      std::async(std::launch::async, [d = std::move(digest), path] { d.save(path); });
   manifest.save(manifest_path(gen));
   return digest_saved;
 }

@@ -1,7 +1,7 @@
 #include "transport.hpp"
 
-#include <climits>
 #include <unistd.h>
+#include <climits>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/log.hpp"

@@ -1,11 +1,11 @@
 // `coffer replica verify IMAGE DEST`: C hashes its copy (plain, and keyed with a fresh nonce);
 // B compares with the manifest it committed and, for blocks its own image still holds unchanged,
 // with the keyed hashes it computes itself. Nothing of the image is downloaded.
-#include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <ctime>
 #include <thread>
 
 #include "chunks.hpp"
@@ -67,7 +67,8 @@ void hash_own_image(const std::filesystem::path& image, const Digest& digest, st
 
 class Verifier {
  public:
-  Verifier(const VaultFacts& v, const TargetSpec& t, const Secret* key, unsigned threads, VerifyReport& r)
+  Verifier(const VaultFacts& v, const TargetSpec& t, const Secret* key, unsigned threads,
+           VerifyReport& r)
       : vault_(v), target_(t), key_(key), threads_(threads), r_(r), ts_(v.image, t.name) {}
 
   void go() {
@@ -78,7 +79,8 @@ class Verifier {
     const std::string& dest = target_.dest;
     if (st.kind != DirKind::replica)
       fail(ErrorKind::missing, "verify replica at", dest,
-           st.kind == DirKind::foreign ? "not a coffer replica: " + st.detail : "there is no replica there");
+           st.kind == DirKind::foreign ? "not a coffer replica: " + st.detail
+                                       : "there is no replica there");
     Manifest expected = recorded ? recorded_manifest(s, st) : manifest_by_mac(s, st);
     r_.generation = expected.header.generation;
     r_.time = expected.header.time;
@@ -86,29 +88,38 @@ class Verifier {
     if (!st.image_size)
       r_.problems.push_back(fmt::format("{} has no image file", dest));
     else if (*st.image_size != size)
-      r_.bad_blocks.push_back({std::min(size, *st.image_size), size > *st.image_size ? size - *st.image_size : *st.image_size - size,
-                               size > *st.image_size
-                                   ? fmt::format("image truncated: C's image ends at {}, generation {} is {} bytes", *st.image_size, r_.generation, size)
-                                   : fmt::format("image extended: C's image is {} bytes, generation {} ends at {}", *st.image_size, r_.generation, size)});
+      r_.bad_blocks.push_back(
+          {std::min(size, *st.image_size),
+           size > *st.image_size ? size - *st.image_size : *st.image_size - size,
+           size > *st.image_size
+               ? fmt::format("image truncated: C's image ends at {}, generation {} is {} bytes",
+                             *st.image_size, r_.generation, size)
+               : fmt::format("image extended: C's image is {} bytes, generation {} ends at {}",
+                             *st.image_size, r_.generation, size)});
     if (!st.image_size) return;
 
     Nonce nonce;
     randombytes_buf(nonce.data(), nonce.size());
     OwnHashes own;
     std::thread own_thread;
-    std::optional<Digest> digest = recorded ? ts_.load_digest(r_.generation, ts_.record.detect_block_size) : std::nullopt;
+    std::optional<Digest> digest =
+        recorded ? ts_.load_digest(r_.generation, ts_.record.detect_block_size) : std::nullopt;
     struct stat bst {};
     bool can_challenge = digest && ::stat(vault_.image.c_str(), &bst) == 0 &&
                          static_cast<std::uint64_t>(bst.st_size) == size;
     if (can_challenge)
-      own_thread = std::thread(hash_own_image, vault_.image, std::cref(*digest), size, std::cref(nonce), threads_, std::ref(own));
+      own_thread = std::thread(hash_own_image, vault_.image, std::cref(*digest), size,
+                               std::cref(nonce), threads_, std::ref(own));
     struct JoinGuard {
       std::thread& t;
-      ~JoinGuard() { if (t.joinable()) t.join(); }
+      ~JoinGuard() {
+        if (t.joinable()) t.join();
+      }
     } guard{own_thread};
 
     Channel& ch = s.channel();
-    ch.send(Msg::verify, Encoder().raw(nonce.data(), 32).u32(kManifestBlockSize).u32(threads_).bytes);
+    ch.send(Msg::verify,
+            Encoder().raw(nonce.data(), 32).u32(kManifestBlockSize).u32(threads_).bytes);
     std::vector<Hash256> plain;
     std::vector<Hash128> keyed;
     for (;;) {
@@ -118,7 +129,8 @@ class Verifier {
       if (f.type != Msg::verify_hashes) d.malformed("unexpected message");
       std::uint64_t first = d.u64();
       std::uint32_t n = d.u32();
-      if (first != plain.size() || d.remaining() != std::size_t{n} * 48) d.malformed("bad hash batch");
+      if (first != plain.size() || d.remaining() != std::size_t{n} * 48)
+        d.malformed("bad hash batch");
       for (std::uint32_t i = 0; i < n; ++i) {
         plain.push_back(d.hash256());
         keyed.push_back(d.hash128());
@@ -148,7 +160,8 @@ class Verifier {
     }
     if (!m || (a.standing == Standing::matches && m->mac != ts_.record.manifest_mac))
       fail(ErrorKind::failed, "verify replica at", target_.dest,
-           "B's copy of manifest " + std::to_string(ts_.record.generation) + " is missing from " + ts_.dir().native());
+           "B's copy of manifest " + std::to_string(ts_.record.generation) + " is missing from " +
+               ts_.dir().native());
     if (a.standing == Standing::mismatch && st.manifest) {
       // Name the blocks whose manifest entries C changed.
       Manifest theirs = s.fetch_manifest();
@@ -160,20 +173,24 @@ class Verifier {
           manifest_bad_.push_back(i);
         }
       if (stale)
-        log::info("{} manifest entries on {} differ from generation {}", stale, target_.dest, m->header.generation);
+        log::info("{} manifest entries on {} differ from generation {}", stale, target_.dest,
+                  m->header.generation);
     }
     return *m;
   }
 
   Manifest manifest_by_mac(ClientSession& s, const ReplicaState& st) {
     if (!st.manifest)
-      fail(ErrorKind::missing, "verify replica at", target_.dest, "the replica has no manifest yet");
+      fail(ErrorKind::missing, "verify replica at", target_.dest,
+           "the replica has no manifest yet");
     if (!key_)
       fail(ErrorKind::usage, "verify replica at", target_.dest,
-           "B has no record of this target; give the vault's key so C's manifest can be checked by its MAC");
+           "B has no record of this target; give the vault's key so C's manifest can be checked by "
+           "its MAC");
     Manifest m = s.fetch_manifest();
     if (!m.mac_valid(derive_mac_key(*key_)))
-      r_.problems.push_back(fmt::format("the manifest on {} was not made with this vault's key", target_.dest));
+      r_.problems.push_back(
+          fmt::format("the manifest on {} was not made with this vault's key", target_.dest));
     if (format_uuid(m.header.luks_uuid) != vault_.uuid)
       r_.problems.push_back(fmt::format("the replica on {} is of vault {}, not {}", target_.dest,
                                         format_uuid(m.header.luks_uuid), vault_.uuid));
@@ -189,9 +206,12 @@ class Verifier {
       reasons[i] = fmt::format("C's manifest entry differs from generation {}", r_.generation);
     for (std::uint64_t i = 0; i < reasons.size(); ++i) {
       std::string why;
-      if (i >= plain.size()) why = "missing: C's image is truncated";
-      else if (i >= count) why = fmt::format("beyond the end of generation {}: C's image is extended", r_.generation);
-      else if (plain[i] != expected.entries[i]) why = fmt::format("contents differ from generation {}", r_.generation);
+      if (i >= plain.size())
+        why = "missing: C's image is truncated";
+      else if (i >= count)
+        why = fmt::format("beyond the end of generation {}: C's image is extended", r_.generation);
+      else if (plain[i] != expected.entries[i])
+        why = fmt::format("contents differ from generation {}", r_.generation);
       else if (i < own.keyed.size() && own.keyed[i] && *own.keyed[i] != keyed[i])
         why = "C answered the challenge wrongly: it does not hold this block";
       if (i < plain.size() && i < count && why.empty()) {
@@ -227,7 +247,9 @@ VerifyReport verify(const VaultFacts& vault, const TargetSpec& target, const Sec
   Verifier(vault, target, volume_key, threads, r).go();
   TargetState ts(vault.image, target.name);
   if (ts.load() && ts.record.generation > 0) {
-    std::string msg = r.ok() ? "" : fmt::format("{} problems, {} bad blocks", r.problems.size(), r.bad_blocks.size());
+    std::string msg =
+        r.ok() ? ""
+               : fmt::format("{} problems, {} bad blocks", r.problems.size(), r.bad_blocks.size());
     ts.record.last_verify = RunRecord{std::time(nullptr), r.ok(), msg, 0, 0, 0};
     ts.save_last_verify();
   }

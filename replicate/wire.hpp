@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "coffer/util/error.hpp"
 #include "coffer/replicate/hashes.hpp"
+#include "coffer/util/error.hpp"
 
 namespace coffer::replicate {
 
@@ -50,7 +50,8 @@ class Encoder {
   template <typename T>
   Encoder& le(T v) {
     std::byte b[sizeof(T)];
-    for (std::size_t i = 0; i < sizeof(T); ++i) b[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+      b[i] = static_cast<std::byte>((v >> (8 * i)) & 0xff);
     return raw(b, sizeof(T));
   }
 };
@@ -103,7 +104,8 @@ class Decoder {
   T le() {
     auto b = take(sizeof(T));
     T v = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(b[i]) << (8 * i));
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+      v |= static_cast<T>(static_cast<T>(b[i]) << (8 * i));
     return v;
   }
 

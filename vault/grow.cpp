@@ -1,9 +1,9 @@
 // Growing a closed vault in place: extend the sparse file, map it (LUKS2's data segment is
 // "dynamic", so the mapping takes the new size), and grow ext4 online. No data is copied.
-#include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -66,7 +66,7 @@ void grow(const Location& where, const config::Credentials& creds, std::uint64_t
   }
   std::filesystem::remove(target);
   log::debug("grew vault {} from {} to {}", where.image.native(), format_size(old_size),
-            format_size(new_size));
+             format_size(new_size));
 }
 
 }  // namespace coffer::vault

@@ -1,8 +1,8 @@
 // Key slots and the header: add-key, remove-key, header-backup, and the volume key for MACs.
-#include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -94,7 +94,8 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> unlock_areas(const Location
     crypt_keyslot_info info = crypt_keyslot_status(dev.get(), slot);
     if (info != CRYPT_SLOT_ACTIVE && info != CRYPT_SLOT_ACTIVE_LAST) continue;
     std::uint64_t offset = 0, length = 0;
-    if (crypt_keyslot_area(dev.get(), slot, &offset, &length) == 0) areas.emplace_back(offset, length);
+    if (crypt_keyslot_area(dev.get(), slot, &offset, &length) == 0)
+      areas.emplace_back(offset, length);
   }
   return areas;
 }

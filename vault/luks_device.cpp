@@ -1,8 +1,8 @@
 #include "luks_device.hpp"
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "coffer/util/log.hpp"
 
@@ -100,8 +100,8 @@ void LuksDevice::format(const KdfParams& kdf, const std::string& label) {
   params.pbkdf = &pbkdf;
   params.sector_size = 4096;  // one LUKS sector per ext4 block; replication works in 4 KiB units
   params.label = label.c_str();
-  int rc = crypt_format(cd_, CRYPT_LUKS2, kCipher, kCipherMode, nullptr, nullptr,
-                        kVolumeKeyBytes, &params);
+  int rc = crypt_format(cd_, CRYPT_LUKS2, kCipher, kCipherMode, nullptr, nullptr, kVolumeKeyBytes,
+                        &params);
   if (rc < 0) raise("format LUKS2 on", rc);
   formatted_ = true;
 }
@@ -135,8 +135,8 @@ int LuksDevice::add_keyslot_by_passphrase(const Secret& existing, const Secret& 
 int LuksDevice::unlock(const Secret& secret, const std::string& source, const char* mapping) {
   // CRYPT_ACTIVATE_ALLOW_DISCARDS is deliberately not set: discards would punch holes that
   // change the image behind replication's back and leak which blocks are free.
-  int rc = crypt_activate_by_passphrase(cd_, mapping, CRYPT_ANY_SLOT, secret.chars(),
-                                        secret.size(), 0);
+  int rc =
+      crypt_activate_by_passphrase(cd_, mapping, CRYPT_ANY_SLOT, secret.chars(), secret.size(), 0);
   if (rc >= 0) return rc;
   if (rc == -EPERM || rc == -ENOENT)
     fail(ErrorKind::bad_key, "unlock", image_.native(), "no key slot opens with the " + source);
@@ -171,9 +171,13 @@ std::string LuksDevice::cipher() const {
   return fmt::format("{}-{}", c ? c : "?", m ? m : "?");
 }
 
-int LuksDevice::sector_size() const { return crypt_get_sector_size(cd_); }
+int LuksDevice::sector_size() const {
+  return crypt_get_sector_size(cd_);
+}
 
-std::uint64_t LuksDevice::data_offset_bytes() const { return crypt_get_data_offset(cd_) * 512; }
+std::uint64_t LuksDevice::data_offset_bytes() const {
+  return crypt_get_data_offset(cd_) * 512;
+}
 
 std::vector<KeySlot> LuksDevice::keyslots() const {
   std::vector<KeySlot> slots;

@@ -1,14 +1,14 @@
 #include "mounts.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <fstream>
-#include <sstream>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -25,8 +25,10 @@ std::string unescape_mountinfo(const std::string& s) {
       int v = 0;
       bool ok = true;
       for (std::size_t k = 1; k <= 3; ++k) {
-        if (s[i + k] < '0' || s[i + k] > '7') ok = false;
-        else v = v * 8 + (s[i + k] - '0');
+        if (s[i + k] < '0' || s[i + k] > '7')
+          ok = false;
+        else
+          v = v * 8 + (s[i + k] - '0');
       }
       if (ok) {
         out += static_cast<char>(v);

@@ -1,9 +1,9 @@
 // Mount points: the RAII guard that unmounts, and lookups in /proc/self/mountinfo.
 #pragma once
 
+#include <sys/types.h>
 #include <filesystem>
 #include <optional>
-#include <sys/types.h>
 
 namespace coffer::vault {
 

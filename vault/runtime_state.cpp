@@ -60,7 +60,9 @@ std::string Location::mapping_name() const {
   return fmt::format("coffer-{}_{}-{}", major(st.st_dev), minor(st.st_dev), st.st_ino);
 }
 
-std::filesystem::path Location::lock_path() const { return runtime_dir / (mapping_name() + ".lock"); }
+std::filesystem::path Location::lock_path() const {
+  return runtime_dir / (mapping_name() + ".lock");
+}
 std::filesystem::path Location::state_path() const {
   return runtime_dir / (mapping_name() + ".state");
 }
@@ -106,7 +108,8 @@ Observed observe(const Location& where) {
   std::string name = where.mapping_name();
   o.mapped = device_mapper_available() && mapping_active(name);
   if (o.mapped) {
-    if (auto dev = block_device_number("/dev/mapper/" + name)) o.mounted_at = find_mount_of_device(*dev);
+    if (auto dev = block_device_number("/dev/mapper/" + name))
+      o.mounted_at = find_mount_of_device(*dev);
   }
   o.state = read_open_state(where);
   return o;
@@ -142,8 +145,7 @@ void check_image(const std::filesystem::path& image) {
       fail(ErrorKind::integrity, "open vault", image.native(),
            "primary LUKS2 header is damaged; restore it from a header backup "
            "(cryptsetup luksHeaderRestore)");
-    fail(ErrorKind::missing, "open vault", image.native(),
-         "not a coffer vault (no LUKS2 header)");
+    fail(ErrorKind::missing, "open vault", image.native(), "not a coffer vault (no LUKS2 header)");
   }
   if (static_cast<unsigned char>(head[6]) != 0 || static_cast<unsigned char>(head[7]) != 2)
     fail(ErrorKind::missing, "open vault", image.native(),

@@ -2,11 +2,11 @@
 // growing in grow.cpp.
 #include "coffer/vault/vault.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -55,7 +55,9 @@ void make_filesystem(const std::string& device, const std::filesystem::path& ima
               "make ext4 in", image.native());
 }
 
-std::filesystem::path mapper_path(const std::string& mapping) { return "/dev/mapper/" + mapping; }
+std::filesystem::path mapper_path(const std::string& mapping) {
+  return "/dev/mapper/" + mapping;
+}
 
 void ensure_runtime_dir(const Location& where) {
   std::error_code ec;
@@ -65,9 +67,10 @@ void ensure_runtime_dir(const Location& where) {
 
 void require_device_mapper(const std::filesystem::path& image) {
   if (!device_mapper_available())
-    fail(ErrorKind::failed, "map", image.native(),
-         "this kernel has no device-mapper (/dev/mapper/control cannot be opened); run coffer where "
-         "dm-crypt is available, e.g. inside User-Mode Linux (see docs/vault.md)");
+    fail(
+        ErrorKind::failed, "map", image.native(),
+        "this kernel has no device-mapper (/dev/mapper/control cannot be opened); run coffer where "
+        "dm-crypt is available, e.g. inside User-Mode Linux (see docs/vault.md)");
 }
 
 }  // namespace
@@ -125,7 +128,7 @@ std::vector<KeySlot> create(const Location& where, const CreateOptions& options,
   fsync_dir(where.image.parent_path().empty() ? "." : where.image.parent_path());
   cleanup.done();
   log::debug("created vault {} ({}, LUKS2 {}, uuid {})", where.image.native(),
-            format_size(options.size), dev.cipher(), dev.uuid());
+             format_size(options.size), dev.cipher(), dev.uuid());
   return dev.keyslots();
 }
 

@@ -1,10 +1,10 @@
 #include "app.hpp"
 
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <sys/resource.h>
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include "coffer/util/log.hpp"
 #include "coffer/util/signals.hpp"
@@ -40,12 +40,9 @@ namespace {
 int report_error(const Context& ctx, const Error& e) {
   int code = exit_code_for(e.kind());
   if (ctx.global.json) {
-    nlohmann::json j = {{"type", "error"},
-                        {"kind", kind_name(e.kind())},
-                        {"operation", e.operation()},
-                        {"subject", e.subject()},
-                        {"message", e.what()},
-                        {"exit_code", code}};
+    nlohmann::json j = {
+        {"type", "error"},        {"kind", kind_name(e.kind())}, {"operation", e.operation()},
+        {"subject", e.subject()}, {"message", e.what()},         {"exit_code", code}};
     std::fputs((j.dump() + "\n").c_str(), stdout);
   }
   std::fprintf(stderr, "coffer: error: %s\n", e.what());

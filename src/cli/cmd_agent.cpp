@@ -11,8 +11,10 @@ namespace coffer::cli {
 void register_agent_commands(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<transfer::AgentOptions>();
   auto allow = std::make_shared<std::vector<std::string>>();
-  auto* cmd = app.add_subcommand("agent", "Serve one backup over stdin/stdout (run by coffer backup)");
-  cmd->add_flag("--send-only", opts->send_only, "Refuse to receive (for a forced command on a source)");
+  auto* cmd =
+      app.add_subcommand("agent", "Serve one backup over stdin/stdout (run by coffer backup)");
+  cmd->add_flag("--send-only", opts->send_only,
+                "Refuse to receive (for a forced command on a source)");
   cmd->add_flag("--receive-only", opts->receive_only, "Refuse to send (for a forced command on B)");
   cmd->add_option("--allow", *allow, "Only source roots or repositories below PATH (repeatable)");
   cmd->callback([&ctx, opts, allow] {

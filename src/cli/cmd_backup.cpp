@@ -50,7 +50,8 @@ void register_backup_commands(CLI::App& app, Context& ctx) {
       if (remote_cmd->count() > 0) req.local_agent_command = req.remote_command;
       req.dry_run = ctx.global.dry_run;
       for (const auto& file : args->exclude_from)
-        for (auto& rule : transfer::read_filter_file(file)) req.filter_rules.push_back(std::move(rule));
+        for (auto& rule : transfer::read_filter_file(file))
+          req.filter_rules.push_back(std::move(rule));
       transfer::BackupResult r = run_reported_backup(ctx, req);
       return r.warnings > 0 ? int{kWarnings} : int{kOk};
     };

@@ -8,8 +8,8 @@
 #include "coffer/util/error.hpp"
 #include "coffer/util/units.hpp"
 #include "context.hpp"
-#include "sources.hpp"
 #include "exit_codes.hpp"
+#include "sources.hpp"
 
 namespace coffer::cli {
 namespace {
@@ -94,7 +94,9 @@ void register_ls(CLI::App& app, Context& ctx) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("ls", "List a directory of a snapshot (from its catalog)");
-  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault), a closed vault image, or a replica on C")->required();
+  cmd->add_option("repo", a->repo,
+                  "Snapshot root (the mounted vault), a closed vault image, or a replica on C")
+      ->required();
   cmd->add_option("snapshot", a->snapshot,
                   "SNAPSHOT[:PATH] (latest, a time, NAME/latest, NAME/TIME)")
       ->required();
@@ -108,8 +110,9 @@ void register_ls(CLI::App& app, Context& ctx) {
       auto src = a->source.open_any(ctx, a->repo);
       auto snap = restore::resolve_snapshot(*src, spec, a->name);
       auto cat = src->catalog(snap);
-      for (const CatalogEntry* e : restore::list_entries(
-               cat, restore::normalize_snapshot_path(path), a->recursive, src->catalog_path(snap))) {
+      for (const CatalogEntry* e :
+           restore::list_entries(cat, restore::normalize_snapshot_path(path), a->recursive,
+                                 src->catalog_path(snap))) {
         std::string slash = e->type == EntryType::directory ? "/" : "";
         ctx.say(a->long_format ? long_line(*e) : shown(e->path) + slash);
         nlohmann::json j = entry_json(*e);
@@ -130,7 +133,9 @@ void register_find(CLI::App& app, Context& ctx) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("find", "Which snapshots hold a path matching PATTERN");
-  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault), a closed vault image, or a replica on C")->required();
+  cmd->add_option("repo", a->repo,
+                  "Snapshot root (the mounted vault), a closed vault image, or a replica on C")
+      ->required();
   cmd->add_option("pattern", a->pattern, "rsync-style pattern (without '/': the last component)")
       ->required();
   cmd->add_option("--name", a->name, "Only this source's snapshots");
@@ -163,7 +168,9 @@ void register_diff(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<Args>();
   auto* cmd =
       app.add_subcommand("diff", "What changed between two snapshots (from their catalogs)");
-  cmd->add_option("repo", a->repo, "Snapshot root (the mounted vault), a closed vault image, or a replica on C")->required();
+  cmd->add_option("repo", a->repo,
+                  "Snapshot root (the mounted vault), a closed vault image, or a replica on C")
+      ->required();
   cmd->add_option("snap1", a->first, "The older snapshot")->required();
   cmd->add_option("snap2", a->second, "The newer snapshot (same source unless NAME/ is given)")
       ->required();

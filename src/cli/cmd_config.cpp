@@ -10,7 +10,8 @@ namespace coffer::cli {
 void register_config_commands(CLI::App& app, Context& ctx) {
   auto* config_cmd = app.add_subcommand("config", "Work with the configuration file");
   config_cmd->require_subcommand(1);
-  auto* check = config_cmd->add_subcommand("check", "Validate the config; errors name line and key");
+  auto* check =
+      config_cmd->add_subcommand("check", "Validate the config; errors name line and key");
   check->callback([&ctx] {
     ctx.action = [&ctx] {
       std::filesystem::path path = config::default_config_path(ctx.global.config_path);
@@ -25,8 +26,8 @@ void register_config_commands(CLI::App& app, Context& ctx) {
                        {"message", d.message}});
       }
       if (!r.diagnostics.empty()) return int{kUsage};
-      ctx.say(fmt::format("{}: ok ({} sources, {} targets)", path.native(),
-                          r.config.sources.size(), r.config.targets.size()));
+      ctx.say(fmt::format("{}: ok ({} sources, {} targets)", path.native(), r.config.sources.size(),
+                          r.config.targets.size()));
       ctx.emit_json({{"type", "config_ok"}, {"path", path.native()}});
       return int{kOk};
     };

@@ -1,9 +1,9 @@
 // coffer init: a commented coffer.toml to start from (never over an existing one), and asked to,
 // the vault and its key file; then the next three commands (docs/man/coffer-init.md).
-#include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -29,9 +29,11 @@ std::string quoted(const std::filesystem::path& p) {
 
 std::string config_text(const std::filesystem::path& image, const std::filesystem::path& key,
                         const std::string& host) {
-  std::string key_line = key.empty() ? "# key_file = \"/etc/coffer/vault.key\"  # unattended runs need one"
-                                     : "key_file = " + quoted(std::filesystem::absolute(key));
-  return fmt::format(R"(# coffer.toml, written by `coffer init`. Every key: docs/config.md; check it with
+  std::string key_line = key.empty()
+                             ? "# key_file = \"/etc/coffer/vault.key\"  # unattended runs need one"
+                             : "key_file = " + quoted(std::filesystem::absolute(key));
+  return fmt::format(
+      R"(# coffer.toml, written by `coffer init`. Every key: docs/config.md; check it with
 # `coffer config check`. The systemd timer runs `coffer run` every night.
 
 # Locks, open-state files and the default mount point (a tmpfs).
@@ -74,7 +76,7 @@ yearly = 2
 # warn_after = "1d2h"                       # coffer status: stale after this
 # crit_after = "2d"
 )",
-                     quoted(image), key_line, host);
+      quoted(image), key_line, host);
 }
 
 // O_EXCL: an existing config is never replaced, not even by a race with another init.
@@ -82,7 +84,8 @@ void write_new_file(const std::filesystem::path& path, const std::string& text) 
   if (!path.parent_path().empty()) std::filesystem::create_directories(path.parent_path());
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   if (!fd)
-    throw_errno("write config", path, errno, errno == EEXIST ? ErrorKind::usage : ErrorKind::failed);
+    throw_errno("write config", path, errno,
+                errno == EEXIST ? ErrorKind::usage : ErrorKind::failed);
   try {
     write_all(fd.get(), text, path);
     fsync_fd(fd.get(), path);
@@ -103,15 +106,20 @@ int init(Context& ctx, const InitArgs& a) {
     fail(ErrorKind::usage, "init", a.vault.native(), "--vault needs --size (e.g. 500G)");
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  std::filesystem::path image = a.vault.empty() ? "/srv/coffer/vault.img" : std::filesystem::absolute(a.vault);
+  std::filesystem::path image =
+      a.vault.empty() ? "/srv/coffer/vault.img" : std::filesystem::absolute(a.vault);
   if (!a.vault.empty()) {
-    int rc = create_vault(ctx, {image, ctx.runtime_dir()}, a.size, a.secrets, a.kdf.params(), a.generate);
+    int rc = create_vault(ctx, {image, ctx.runtime_dir()}, a.size, a.secrets, a.kdf.params(),
+                          a.generate);
     if (rc != kOk) return rc;
   }
   write_new_file(path, config_text(image, a.generate, host));
-  ctx.emit_json({{"type", "init"}, {"config", path.native()}, {"image", image.native()},
-                 {"vault_created", !a.vault.empty()},
-                 {"key_file", a.generate.empty() ? "" : std::filesystem::absolute(a.generate).native()}});
+  ctx.emit_json(
+      {{"type", "init"},
+       {"config", path.native()},
+       {"image", image.native()},
+       {"vault_created", !a.vault.empty()},
+       {"key_file", a.generate.empty() ? "" : std::filesystem::absolute(a.generate).native()}});
   std::string c = path == "/etc/coffer/coffer.toml" ? "" : " -c " + path.native();
   ctx.say(fmt::format("wrote {}", path.native()));
   ctx.say("next:");
@@ -119,7 +127,8 @@ int init(Context& ctx, const InitArgs& a) {
   ctx.say(fmt::format("  2. coffer{} config check", c));
   ctx.say("  3. systemctl enable --now coffer.timer     (contrib/systemd/)");
   ctx.say("Store a recovery passphrase for the vault off-site (a password manager, a sealed");
-  ctx.say(fmt::format("envelope): `coffer vault add-key {}` adds one. Without it or the key file,", image.native()));
+  ctx.say(fmt::format("envelope): `coffer vault add-key {}` adds one. Without it or the key file,",
+                      image.native()));
   ctx.say("neither B nor the replicas on C can be opened.");
   return kOk;
 }
@@ -129,8 +138,9 @@ int init(Context& ctx, const InitArgs& a) {
 void register_init_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<InitArgs>();
   auto* cmd = app.add_subcommand(
-      "init", "Write a commented config (never over an existing one) and, asked to, create the "
-              "vault and a key file (docs/man/coffer-init.md)");
+      "init",
+      "Write a commented config (never over an existing one) and, asked to, create the "
+      "vault and a key file (docs/man/coffer-init.md)");
   cmd->add_option("--vault", args->vault, "Also create this vault image");
   cmd->add_option("--size", args->size, "The new vault's size, e.g. 500G (sparse)");
   cmd->add_option("--generate-key-file", args->generate,

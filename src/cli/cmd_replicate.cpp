@@ -1,10 +1,11 @@
-// coffer replicate IMAGE DEST | replica-serve DIR | replica status IMAGE DEST | replica verify IMAGE DEST
+// coffer replicate IMAGE DEST | replica-serve DIR | replica status IMAGE DEST | replica verify
+// IMAGE DEST
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 #include <chrono>
 #include <future>
 #include <optional>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/replicate/replicate.hpp"
@@ -34,11 +35,13 @@ struct TargetArgs {
 
   void add_to(CLI::App& cmd, bool with_block_size) {
     cmd.add_option("IMAGE", image, "Vault image file")->required();
-    cmd.add_option("DEST", dest, "Replica: DIR, [user@]host:DIR, or a [[target]] name from the config")
+    cmd.add_option("DEST", dest,
+                   "Replica: DIR, [user@]host:DIR, or a [[target]] name from the config")
         ->required();
     if (with_block_size)
-      cmd.add_option("--block-size", block_size,
-                     "Change-detection block, a power of two from 4K to 64M (default 64K or the target's)");
+      cmd.add_option(
+          "--block-size", block_size,
+          "Change-detection block, a power of two from 4K to 64M (default 64K or the target's)");
     cmd.add_option("--remote-command", remote_command,
                    "Program that starts coffer on C (default: coffer; locally: this binary)");
     cmd.add_option("--ssh-config", ssh_config, "SSH client config instead of ~/.ssh/config");
@@ -53,7 +56,8 @@ struct TargetArgs {
     const config::Config* cfg = ctx.config();
     std::optional<std::uint64_t> bs;
     if (!block_size.empty()) bs = parse_size(block_size, "--block-size");
-    rep::TargetSpec t = rep::resolve_target(dest, cfg ? cfg->targets : std::vector<config::Target>{}, bs);
+    rep::TargetSpec t =
+        rep::resolve_target(dest, cfg ? cfg->targets : std::vector<config::Target>{}, bs);
     if (!remote_command.empty()) t.remote_command = remote_command;
     t.ssh.config_file = ssh_config;
     t.ssh.identity = ssh_identity;
@@ -64,11 +68,13 @@ struct TargetArgs {
   vault::Location location(Context& ctx) const { return {image, ctx.runtime_dir()}; }
 };
 
-
-std::string when(std::int64_t t) { return t ? rep::format_time(t) : std::string("never"); }
+std::string when(std::int64_t t) {
+  return t ? rep::format_time(t) : std::string("never");
+}
 
 void add_replicate(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("replicate", "Send the changed blocks of a closed vault to a replica on C");
+  auto* cmd = app.add_subcommand("replicate",
+                                 "Send the changed blocks of a closed vault to a replica on C");
   auto args = std::make_shared<TargetArgs>();
   auto secrets = std::make_shared<SecretOptions>();
   auto rate = std::make_shared<std::string>();
@@ -78,7 +84,8 @@ void add_replicate(CLI::App& app, Context& ctx) {
   secrets->add_to(*cmd);
   cmd->add_option("--limit-rate", *rate, "Upload at most this many bytes per second, e.g. 10M");
   cmd->add_flag("--reseed", *reseed, "C lost its replica: upload a new one instead of failing");
-  cmd->add_flag("--verify", *then_verify, "Then have C hash its copy and compare (as `replica verify`)");
+  cmd->add_flag("--verify", *then_verify,
+                "Then have C hash its copy and compare (as `replica verify`)");
   cmd->callback([&ctx, args, secrets, rate, reseed, then_verify] {
     ctx.action = [&ctx, args, secrets, rate, reseed, then_verify] {
       rep::ReplicateOptions o;
@@ -90,14 +97,20 @@ void add_replicate(CLI::App& app, Context& ctx) {
       if (ctx.global.dry_run) {
         o.vault = vault_facts(where);
         rep::ReplicateResult r = rep::preview(o);
-        ctx.say(fmt::format("would replicate {} to {} as generation {}: {} of {} blocks of {} changed, "
-                            "{} of data (if C holds generation {} as recorded)",
-                            where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
-                            format_size(r.block_size), format_size(r.bytes_changed), r.base_generation));
-        ctx.emit_json({{"type", "replicate_preview"}, {"target", r.target}, {"dest", r.dest},
-                       {"base_generation", r.base_generation}, {"blocks", r.blocks},
-                       {"blocks_changed", r.blocks_changed}, {"bytes_changed", r.bytes_changed},
-                       {"bytes_zeroed", r.bytes_zeroed}, {"full_compare", r.full_compare}});
+        ctx.say(fmt::format(
+            "would replicate {} to {} as generation {}: {} of {} blocks of {} changed, "
+            "{} of data (if C holds generation {} as recorded)",
+            where.image.native(), r.dest, r.generation, r.blocks_changed, r.blocks,
+            format_size(r.block_size), format_size(r.bytes_changed), r.base_generation));
+        ctx.emit_json({{"type", "replicate_preview"},
+                       {"target", r.target},
+                       {"dest", r.dest},
+                       {"base_generation", r.base_generation},
+                       {"blocks", r.blocks},
+                       {"blocks_changed", r.blocks_changed},
+                       {"bytes_changed", r.bytes_changed},
+                       {"bytes_zeroed", r.bytes_zeroed},
+                       {"full_compare", r.full_compare}});
         return int{kOk};
       }
       std::filesystem::create_directories(where.runtime_dir);
@@ -108,8 +121,8 @@ void add_replicate(CLI::App& app, Context& ctx) {
       config::Credentials creds = secrets->load(ctx, where.image.native());
       // The key derivation (slow by design) runs while replicate() connects to C and uploads;
       // replicate() waits for it only to MAC the manifest, so a wrong key never commits.
-      std::future<Secret> unlocking =
-          std::async(std::launch::async, [&where, &creds] { return vault::volume_key(where, creds); });
+      std::future<Secret> unlocking = std::async(
+          std::launch::async, [&where, &creds] { return vault::volume_key(where, creds); });
       std::optional<Secret> key;
       o.unlock = [&]() -> const Secret& {
         if (!key) key = unlocking.get();
@@ -124,7 +137,8 @@ void add_replicate(CLI::App& app, Context& ctx) {
         if (unlocking.valid()) unlocking.wait();  // never leave the derivation running
         throw;
       }
-      if (*then_verify) report_verify(ctx, rep::verify(o.vault, o.target, &o.unlock(), args->threads));
+      if (*then_verify)
+        report_verify(ctx, rep::verify(o.vault, o.target, &o.unlock(), args->threads));
       return int{kOk};
     };
   });
@@ -157,7 +171,8 @@ void add_serve(CLI::App& app, Context& ctx) {
 }
 
 void add_status(CLI::App& replica, Context& ctx) {
-  auto* cmd = replica.add_subcommand("status", "Show what B committed to a replica and what C holds");
+  auto* cmd =
+      replica.add_subcommand("status", "Show what B committed to a replica and what C holds");
   auto args = std::make_shared<TargetArgs>();
   args->add_to(*cmd, false);
   cmd->callback([&ctx, args] {
@@ -166,25 +181,37 @@ void add_status(CLI::App& replica, Context& ctx) {
       rep::VaultFacts facts = vault_facts(args->location(ctx));
       rep::StatusReport r = rep::replica_status(facts, t);
       auto gen_json = [](const rep::GenerationInfo& g) {
-        return nlohmann::json{{"generation", g.generation}, {"time", g.time}, {"image_size", g.image_size}};
+        return nlohmann::json{
+            {"generation", g.generation}, {"time", g.time}, {"image_size", g.image_size}};
       };
-      nlohmann::json j = {{"type", "replica_status"}, {"target", r.target}, {"dest", r.dest},
-                          {"state_dir", r.state_dir.native()}, {"recorded", r.recorded},
-                          {"b_record", gen_json(r.b_record)}, {"block_size", r.block_size},
-                          {"blocks", r.blocks}, {"last_result", r.last_result},
-                          {"last_run_time", r.last_run_time}, {"last_bytes_sent", r.last_bytes_sent},
-                          {"last_verify", r.last_verify}, {"replica_present", r.replica_present},
-                          {"c_manifest", r.c_manifest ? gen_json(*r.c_manifest) : nlohmann::json()},
-                          {"c_image_size", r.c_image_size ? nlohmann::json(*r.c_image_size) : nlohmann::json()},
-                          {"matches", r.matches}, {"mismatch", r.mismatch},
-                          {"partial_bytes", r.partial_bytes},
-                          {"recovered_generation", r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()}};
+      nlohmann::json j = {
+          {"type", "replica_status"},
+          {"target", r.target},
+          {"dest", r.dest},
+          {"state_dir", r.state_dir.native()},
+          {"recorded", r.recorded},
+          {"b_record", gen_json(r.b_record)},
+          {"block_size", r.block_size},
+          {"blocks", r.blocks},
+          {"last_result", r.last_result},
+          {"last_run_time", r.last_run_time},
+          {"last_bytes_sent", r.last_bytes_sent},
+          {"last_verify", r.last_verify},
+          {"replica_present", r.replica_present},
+          {"c_manifest", r.c_manifest ? gen_json(*r.c_manifest) : nlohmann::json()},
+          {"c_image_size", r.c_image_size ? nlohmann::json(*r.c_image_size) : nlohmann::json()},
+          {"matches", r.matches},
+          {"mismatch", r.mismatch},
+          {"partial_bytes", r.partial_bytes},
+          {"recovered_generation",
+           r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()}};
       ctx.emit_json(j);
       ctx.say(fmt::format("target:       {} ({})", r.target, r.dest));
       ctx.say(fmt::format("state on B:   {}", r.state_dir.native()));
       if (r.recorded)
-        ctx.say(fmt::format("B committed:  generation {} of {}, {}, {} blocks of {}", r.b_record.generation,
-                            when(r.b_record.time), format_size(r.b_record.image_size), r.blocks,
+        ctx.say(fmt::format("B committed:  generation {} of {}, {}, {} blocks of {}",
+                            r.b_record.generation, when(r.b_record.time),
+                            format_size(r.b_record.image_size), r.blocks,
                             format_size(r.block_size)));
       else
         ctx.say("B committed:  nothing yet");
@@ -193,14 +220,16 @@ void add_status(CLI::App& replica, Context& ctx) {
                             format_size(r.last_bytes_sent)));
       if (!r.last_verify.empty()) ctx.say(fmt::format("last verify:  {}", r.last_verify));
       if (r.c_manifest)
-        ctx.say(fmt::format("on C:         generation {} of {}, image {}", r.c_manifest->generation,
-                            when(r.c_manifest->time),
-                            r.c_image_size ? format_size(*r.c_image_size) : std::string("missing")));
+        ctx.say(
+            fmt::format("on C:         generation {} of {}, image {}", r.c_manifest->generation,
+                        when(r.c_manifest->time),
+                        r.c_image_size ? format_size(*r.c_image_size) : std::string("missing")));
       else
         ctx.say(r.replica_present ? "on C:         an empty replica" : "on C:         no replica");
       if (r.recovered_generation)
-        ctx.say(fmt::format("recovered:    C finished applying generation {} left by an interrupted run",
-                            *r.recovered_generation));
+        ctx.say(fmt::format(
+            "recovered:    C finished applying generation {} left by an interrupted run",
+            *r.recovered_generation));
       if (r.partial_bytes)
         ctx.say(fmt::format("pending:      an interrupted upload ({}) the next run resumes",
                             format_size(r.partial_bytes)));

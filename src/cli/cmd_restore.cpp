@@ -9,9 +9,9 @@
 #include "coffer/util/log.hpp"
 #include "coffer/util/units.hpp"
 #include "context.hpp"
-#include "sources.hpp"
 #include "exit_codes.hpp"
 #include "progress.hpp"
+#include "sources.hpp"
 
 namespace coffer::cli {
 namespace {

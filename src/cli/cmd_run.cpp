@@ -1,12 +1,12 @@
 // coffer run: the nightly chain from the config. For each source, a snapshot in the vault;
 // close the vault; for each target, replicate (and with --verify, verify); one exit code.
-#include <algorithm>
-#include <chrono>
 #include <fmt/format.h>
-#include <optional>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <algorithm>
+#include <chrono>
+#include <optional>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/util/error.hpp"
@@ -92,8 +92,7 @@ bool backup_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
 }
 
 void replicate_phase(Context& ctx, const config::Config& cfg, const RunArgs& args,
-                     const vault::Location& where, const config::Credentials& creds,
-                     Outcome& out) {
+                     const vault::Location& where, const config::Credentials& creds, Outcome& out) {
   // The vault lock keeps `vault open` away while the image is read.
   FileLock lock(where.lock_path());
   rep::VaultFacts facts = vault_facts(where);
@@ -123,9 +122,13 @@ void replicate_phase(Context& ctx, const config::Config& cfg, const RunArgs& arg
       rec.error = fmt::format("replication to target {} failed: {}", target.name, e.what());
       out.failed("replication to target " + target.name, e);
     }
-    ctx.emit_json({{"type", "target_result"}, {"target", target.name}, {"dest", target.dest},
-                   {"result", report::result_name(rec.result)}, {"generation", rec.generation},
-                   {"bytes_sent", rec.bytes_sent}, {"error", rec.error}});
+    ctx.emit_json({{"type", "target_result"},
+                   {"target", target.name},
+                   {"dest", target.dest},
+                   {"result", report::result_name(rec.result)},
+                   {"generation", rec.generation},
+                   {"bytes_sent", rec.bytes_sent},
+                   {"error", rec.error}});
     out.summary.targets.push_back(std::move(rec));
   }
 }
@@ -136,11 +139,13 @@ void check_selection(const config::Config& cfg, const std::vector<std::string>& 
                      const Items& items, const char* what) {
   for (const auto& name : only)
     if (std::none_of(items.begin(), items.end(), [&](const auto& i) { return i.name == name; }))
-      fail(ErrorKind::usage, "run", cfg.path.native(), fmt::format("no [[{}]] named '{}'", what, name));
+      fail(ErrorKind::usage, "run", cfg.path.native(),
+           fmt::format("no [[{}]] named '{}'", what, name));
 }
 
 // One chain at a time per B: the vault's mapping name, or a plain repository's device and inode.
-std::filesystem::path run_lock_path(const config::Config& cfg, const std::filesystem::path& runtime) {
+std::filesystem::path run_lock_path(const config::Config& cfg,
+                                    const std::filesystem::path& runtime) {
   if (cfg.repository.empty())
     return runtime / (vault::Location{cfg.vault.image, runtime}.mapping_name() + ".run.lock");
   struct stat st {};
@@ -158,9 +163,10 @@ void dry_run(Context& ctx, const config::Config& cfg, const RunArgs& args) {
     ctx.say(fmt::format("would back up {} as hosts/{}", s.path, s.name));
     const char* which = s.keep ? "its keep table" : "[retention]";
     snapshot::RetentionPolicy policy = policy_from_config(s.keep ? *s.keep : cfg.retention);
-    ctx.say(policy.empty()
-                ? fmt::format("would refuse to apply {} to hosts/{}: it keeps nothing", which, s.name)
-                : fmt::format("would apply {} to hosts/{}: keep {}", which, s.name, policy.describe()));
+    ctx.say(
+        policy.empty()
+            ? fmt::format("would refuse to apply {} to hosts/{}: it keeps nothing", which, s.name)
+            : fmt::format("would apply {} to hosts/{}: keep {}", which, s.name, policy.describe()));
     ctx.emit_json({{"type", "dry_run_retention"},
                    {"host", s.name},
                    {"policy", policy.describe()},
@@ -191,11 +197,13 @@ int run_chain(Context& ctx, const RunArgs& args) {
   Outcome out(ctx);
   auto started = std::chrono::steady_clock::now();
   out.summary.started = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   out.summary.hostname = host;
-  ctx.emit_json({{"type", "run_start"}, {"host", out.summary.hostname}, {"time", out.summary.started}});
+  ctx.emit_json(
+      {{"type", "run_start"}, {"host", out.summary.hostname}, {"time", out.summary.started}});
   report_start(cfg);
   try {
     if (!cfg.repository.empty()) {
@@ -213,21 +221,25 @@ int run_chain(Context& ctx, const RunArgs& args) {
   } catch (const Error& e) {
     // An interruption: report what was done, then let app.cpp print it and exit 130.
     out.summary.exit_code = worse_exit_code(out.exit_code(), exit_code_for(e.kind()));
-    out.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    out.summary.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     out.summary.log_tail = tail.lines();
     report_finish(ctx, cfg, out.summary);
     throw;
   }
   out.summary.exit_code = out.exit_code();
-  out.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  out.summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   ctx.summary(fmt::format("run finished in {:.1f} s: {}, exit code {}", out.summary.seconds,
                           out.failures() ? fmt::format("{} step(s) failed", out.failures())
                                          : std::string("every step succeeded"),
                           out.exit_code()));
   out.summary.log_tail = tail.lines();
   report_finish(ctx, cfg, out.summary);
-  ctx.emit_json({{"type", "run_finished"}, {"failures", out.failures()},
-                 {"exit_code", out.exit_code()}, {"seconds", out.summary.seconds},
+  ctx.emit_json({{"type", "run_finished"},
+                 {"failures", out.failures()},
+                 {"exit_code", out.exit_code()},
+                 {"seconds", out.summary.seconds},
                  {"result", out.summary.result_word()}});
   return out.exit_code();
 }
@@ -237,8 +249,9 @@ int run_chain(Context& ctx, const RunArgs& args) {
 void register_run_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand(
-      "run", "The nightly chain from the config: back up every source into the vault, close it, "
-             "replicate to every target; report (docs/man/coffer-run.md)");
+      "run",
+      "The nightly chain from the config: back up every source into the vault, close it, "
+      "replicate to every target; report (docs/man/coffer-run.md)");
   args->secrets.add_to(*cmd);
   cmd->add_flag("--verify", args->verify, "After replicating, have each C verify its copy");
   cmd->add_option("--wait", args->wait_seconds,

@@ -21,8 +21,8 @@ void register_snapshot_commands(CLI::App& app, Context& ctx) {
       std::filesystem::path root = *repo;
       if (!std::filesystem::is_directory(root))
         fail(ErrorKind::missing, "list snapshots in", root.native(), "no such directory");
-      std::vector<std::string> hosts = host->empty() ? snapshot::list_hosts(root)
-                                                     : std::vector<std::string>{*host};
+      std::vector<std::string> hosts =
+          host->empty() ? snapshot::list_hosts(root) : std::vector<std::string>{*host};
       std::size_t count = 0;
       for (const auto& h : hosts) {
         auto snaps = snapshot::list_complete(root, h);
@@ -30,10 +30,10 @@ void register_snapshot_commands(CLI::App& app, Context& ctx) {
         for (std::size_t i = 0; i < snaps.size(); ++i) {
           const auto& s = snaps[i];
           ++count;
-          ctx.say(fmt::format("{:<20} {}  {:>9} entries  {:>10}  adds {:>10}  {}{}", h, s.name,
-                              s.marker.entries, format_size(s.marker.bytes),
-                              format_size(added[i]), s.marker.source,
-                              s.marker.warnings ? fmt::format("  ({} warnings)", s.marker.warnings) : ""));
+          ctx.say(fmt::format(
+              "{:<20} {}  {:>9} entries  {:>10}  adds {:>10}  {}{}", h, s.name, s.marker.entries,
+              format_size(s.marker.bytes), format_size(added[i]), s.marker.source,
+              s.marker.warnings ? fmt::format("  ({} warnings)", s.marker.warnings) : ""));
           ctx.emit_json({{"type", "snapshot"},
                          {"host", h},
                          {"name", s.name},

@@ -2,8 +2,8 @@
 // `coffer run` (docs/report.md, "State file") and whether it is stale by [report] warn_after /
 // crit_after. Exit 0 fresh, 1 warn, 2 crit: the Nagios plugin convention, so it doubles as a
 // check (docs/man/coffer-status.md).
-#include <ctime>
 #include <fmt/format.h>
+#include <ctime>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/report/report.hpp"
@@ -48,8 +48,8 @@ int show_status(Context& ctx) {
     r.state = state.find(r.kind, r.name);
     std::int64_t last = r.state ? r.state->last_success : 0;
     r.fresh = last == 0 || last < crit_before ? Freshness::crit
-              : last < warn_before           ? Freshness::warn
-                                             : Freshness::ok;
+              : last < warn_before            ? Freshness::warn
+                                              : Freshness::ok;
     if (static_cast<int>(r.fresh) > static_cast<int>(worst)) worst = r.fresh;
   }
   if (!ctx.global.json) {
@@ -58,25 +58,35 @@ int show_status(Context& ctx) {
   }
   for (const auto& r : rows) {
     std::int64_t last = r.state ? r.state->last_success : 0;
-    std::uint64_t count = !r.state ? 0 : r.kind == "source" ? r.state->snapshots : r.state->generation;
+    std::uint64_t count = !r.state             ? 0
+                          : r.kind == "source" ? r.state->snapshots
+                                               : r.state->generation;
     std::string result = r.state ? r.state->last_result : "never run";
     if (r.state && !r.state->last_error.empty()) result += ": " + r.state->last_error;
-    ctx.say(fmt::format("{:<7} {:<16} {:<24} {:>7} {:>10} {:>6}  {:<5} {}", r.kind, r.name,
-                        last ? replicate::format_time(last) : "never", last ? age_text(now - last) : "-",
-                        r.state ? format_size(r.state->bytes_last) : "-", count,
-                        freshness_name(r.fresh), result));
-    nlohmann::json j = {{"type", "status"}, {"kind", r.kind}, {"name", r.name}, {"where", r.where},
-                        {"last_success", last}, {"age_seconds", last ? nlohmann::json(now - last) : nlohmann::json()},
+    ctx.say(fmt::format(
+        "{:<7} {:<16} {:<24} {:>7} {:>10} {:>6}  {:<5} {}", r.kind, r.name,
+        last ? replicate::format_time(last) : "never", last ? age_text(now - last) : "-",
+        r.state ? format_size(r.state->bytes_last) : "-", count, freshness_name(r.fresh), result));
+    nlohmann::json j = {{"type", "status"},
+                        {"kind", r.kind},
+                        {"name", r.name},
+                        {"where", r.where},
+                        {"last_success", last},
+                        {"age_seconds", last ? nlohmann::json(now - last) : nlohmann::json()},
                         {"state", freshness_name(r.fresh)},
                         {"last_result", r.state ? r.state->last_result : ""},
                         {"last_error", r.state ? r.state->last_error : ""},
                         {"bytes", r.state ? r.state->bytes_last : 0}};
-    if (r.kind == "source") j["snapshots"] = count;
-    else j["generation"] = count;
+    if (r.kind == "source")
+      j["snapshots"] = count;
+    else
+      j["generation"] = count;
     ctx.emit_json(j);
   }
-  ctx.emit_json({{"type", "status_summary"}, {"state", freshness_name(worst)},
-                 {"last_run", state.last_run}, {"last_exit_code", state.last_exit_code},
+  ctx.emit_json({{"type", "status_summary"},
+                 {"state", freshness_name(worst)},
+                 {"last_run", state.last_run},
+                 {"last_exit_code", state.last_exit_code},
                  {"warn_after", format_calendar_duration(cfg.report.warn_after)},
                  {"crit_after", format_calendar_duration(cfg.report.crit_after)}});
   return static_cast<int>(worst);
@@ -86,8 +96,9 @@ int show_status(Context& ctx) {
 
 void register_status_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
-      "status", "Last success of every source and target, stale by [report] warn_after/crit_after "
-                "(exit 0 ok, 1 warn, 2 crit; docs/man/coffer-status.md)");
+      "status",
+      "Last success of every source and target, stale by [report] warn_after/crit_after "
+      "(exit 0 ok, 1 warn, 2 crit; docs/man/coffer-status.md)");
   cmd->callback([&ctx] { ctx.action = [&ctx] { return show_status(ctx); }; });
 }
 

@@ -28,7 +28,8 @@ struct VaultArgs {
 // Writes a new random key file (mode 0400); refuses to overwrite.
 Secret generate_key_file(const std::filesystem::path& path) {
   if (std::filesystem::exists(path))
-    fail(ErrorKind::failed, "write key file", path.native(), "file exists; refusing to overwrite it");
+    fail(ErrorKind::failed, "write key file", path.native(),
+         "file exists; refusing to overwrite it");
   Secret key = Secret::random(64);
   AtomicFile file(path, 0400);
   file.write(key.bytes());
@@ -83,8 +84,8 @@ void print_status(Context& ctx, const vault::Status& s) {
   ctx.say(fmt::format("size:        {} ({} allocated)", format_size(s.file_size),
                       format_size(s.allocated)));
   ctx.say(fmt::format("uuid:        {}", s.uuid));
-  ctx.say(fmt::format("encryption:  LUKS2 {}, {}-byte sectors, data at {}", s.cipher,
-                      s.sector_size, format_size(s.data_offset)));
+  ctx.say(fmt::format("encryption:  LUKS2 {}, {}-byte sectors, data at {}", s.cipher, s.sector_size,
+                      format_size(s.data_offset)));
   for (const auto& k : s.keyslots) ctx.say(slot_line(k));
   std::string state = s.stale ? "stale (left mapped by an interrupted run; `vault close` cleans it)"
                       : s.mounted_at ? "open, mounted at " + s.mounted_at->native()
@@ -93,8 +94,8 @@ void print_status(Context& ctx, const vault::Status& s) {
   for (const auto& loop : s.foreign_loop_devices)
     ctx.say(fmt::format("attached:    as {} by another program (`vault open` refuses it)", loop));
   if (s.mounted_at && !s.stale)
-    ctx.say(fmt::format("space:       {} free of {}", format_size(s.fs_free),
-                        format_size(s.fs_size)));
+    ctx.say(
+        fmt::format("space:       {} free of {}", format_size(s.fs_free), format_size(s.fs_size)));
 }
 
 }  // namespace
@@ -165,17 +166,21 @@ void add_open_close(CLI::App& vault_cmd, Context& ctx) {
   auto mount = std::make_shared<std::filesystem::path>();
   args->add_to(*open);
   secrets->add_to(*open);
-  open->add_option("--mount", *mount, "Mount point (created if missing; default under the runtime dir)");
+  open->add_option("--mount", *mount,
+                   "Mount point (created if missing; default under the runtime dir)");
   open->callback([&ctx, args, secrets, mount] {
     ctx.action = [&ctx, args, secrets, mount] {
       vault::Location where = args->location(ctx);
       std::optional<std::filesystem::path> target;
-      if (!mount->empty()) target = *mount;
-      else if (ctx.config() && !ctx.config()->vault.mount.empty()) target = ctx.config()->vault.mount;
+      if (!mount->empty())
+        target = *mount;
+      else if (ctx.config() && !ctx.config()->vault.mount.empty())
+        target = ctx.config()->vault.mount;
       config::Credentials creds = secrets->load(ctx, where.image.native());
       std::filesystem::path at = vault::open(where, creds, target);
       ctx.say(at.native());
-      ctx.emit_json({{"type", "vault_opened"}, {"image", where.image.native()}, {"mounted_at", at.native()}});
+      ctx.emit_json(
+          {{"type", "vault_opened"}, {"image", where.image.native()}, {"mounted_at", at.native()}});
       return int{kOk};
     };
   });
@@ -218,8 +223,10 @@ void add_key_commands(CLI::App& vault_cmd, Context& ctx) {
   args->add_to(*add);
   secrets->add_to(*add);
   auto* nk = add->add_option("--new-key-file", *new_key, "Existing key file to add");
-  auto* np = add->add_option("--new-passphrase-file", *new_pass, "File holding the passphrase to add");
-  auto* gk = add->add_option("--generate-key-file", *generate, "Write a new random key file and add it");
+  auto* np =
+      add->add_option("--new-passphrase-file", *new_pass, "File holding the passphrase to add");
+  auto* gk =
+      add->add_option("--generate-key-file", *generate, "Write a new random key file and add it");
   nk->excludes(np)->excludes(gk);
   np->excludes(gk);
   kdf->add_to(*add);
@@ -279,13 +286,15 @@ void add_key_commands(CLI::App& vault_cmd, Context& ctx) {
   auto bargs = std::make_shared<VaultArgs>();
   auto file = std::make_shared<std::filesystem::path>();
   backup->add_option("IMAGE", bargs->image, "Vault image file")->required();
-  backup->add_option("FILE", *file, "Where to write the header backup (must not exist)")->required();
+  backup->add_option("FILE", *file, "Where to write the header backup (must not exist)")
+      ->required();
   backup->callback([&ctx, bargs, file] {
     ctx.action = [&ctx, bargs, file] {
       vault::Location where = bargs->location(ctx);
       vault::header_backup(where, *file);
       ctx.say(fmt::format("header of {} saved to {}", where.image.native(), file->native()));
-      ctx.emit_json({{"type", "header_saved"}, {"image", where.image.native()}, {"file", file->native()}});
+      ctx.emit_json(
+          {{"type", "header_saved"}, {"image", where.image.native()}, {"file", file->native()}});
       return int{kOk};
     };
   });

@@ -1,11 +1,11 @@
 #include "context.hpp"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <fcntl.h>
 #include <termios.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -18,8 +18,7 @@ const config::Config* Context::config() {
     const char* env = std::getenv("COFFER_CONFIG");
     bool explicit_path = global.config_path || (env && *env);
     std::filesystem::path path = config::default_config_path(global.config_path);
-    if (explicit_path || std::filesystem::exists(path))
-      config_ = config::load_valid_config(path);
+    if (explicit_path || std::filesystem::exists(path)) config_ = config::load_valid_config(path);
   }
   return config_ ? &*config_ : nullptr;
 }
@@ -61,8 +60,7 @@ void SecretOptions::add_to(CLI::App& cmd, bool for_new_key) {
                  "Command that prints the passphrase (run without a shell)");
 }
 
-config::Credentials SecretOptions::load(Context& ctx, const std::string& what,
-                                        bool confirm) const {
+config::Credentials SecretOptions::load(Context& ctx, const std::string& what, bool confirm) const {
   const config::Config* cfg = ctx.config();
   config::SecretPaths resolved =
       config::resolve_secret_paths(paths, cfg ? &cfg->vault.secrets : nullptr);

@@ -17,7 +17,8 @@ namespace coffer::cli {
 int restore_from_image(Context& ctx, const std::filesystem::path& image,
                        const config::Credentials& creds, const std::string& snapshot,
                        const std::string& name, const std::filesystem::path& target) {
-  auto fs = std::make_shared<const reader::FileSystem>(std::make_shared<reader::Image>(image, creds));
+  auto fs =
+      std::make_shared<const reader::FileSystem>(std::make_shared<reader::Image>(image, creds));
   restore::RestoreRequest req;
   req.repo = image;
   req.source = restore::image_source(fs, image.native());

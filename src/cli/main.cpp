@@ -1,7 +1,7 @@
+#include <unistd.h>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 #include "app.hpp"
 
@@ -31,7 +31,8 @@ void use_huge_pages_for_large_allocations(char** argv) {
   constexpr const char* kTunable = "glibc.malloc.hugetlb";
   if (started_as_remote_helper(argv)) return;
   const char* current = std::getenv("GLIBC_TUNABLES");
-  if (current && std::strstr(current, kTunable)) return;  // set by us (already re-executed) or the admin
+  if (current && std::strstr(current, kTunable))
+    return;  // set by us (already re-executed) or the admin
   // The file's own path, not /proc/self/exe: the process name (ps, pgrep) stays "coffer".
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);

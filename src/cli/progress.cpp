@@ -58,8 +58,10 @@ void Progress::draw(std::uint64_t done, std::uint64_t total, std::uint64_t bytes
 void Progress::emit_status(std::uint64_t done, std::uint64_t total, std::uint64_t bytes,
                            double s) const {
   if (unit_ == Unit::entries) {
-    ctx_.emit_json(
-        {{"type", "status"}, {"entries_done", done}, {"entries_total", total}, {"bytes_done", bytes}});
+    ctx_.emit_json({{"type", "status"},
+                    {"entries_done", done},
+                    {"entries_total", total},
+                    {"bytes_done", bytes}});
     return;
   }
   ctx_.emit_json({{"type", "status"},

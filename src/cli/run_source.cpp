@@ -1,8 +1,8 @@
 // One source of `coffer run`: its hooks around the backup and the retention that follows it.
 // Hooks are argv lists run without a shell (docs/report.md, "Hooks").
 #include <fmt/format.h>
-#include <optional>
 #include <unistd.h>
+#include <optional>
 
 #include "coffer/util/fd.hpp"
 #include "coffer/util/log.hpp"
@@ -65,7 +65,8 @@ report::SourceRun run_source(Context& ctx, const config::Config& cfg, const conf
   // Returns the hook's failure (empty: it succeeded or there is none).
   auto hook = [&](const char* which, const std::vector<std::string>& argv) -> std::optional<Error> {
     if (argv.empty()) return std::nullopt;
-    ctx.emit_json({{"type", "step_start"}, {"step", "hook"}, {"hook", which}, {"source", source.name}});
+    ctx.emit_json(
+        {{"type", "step_start"}, {"step", "hook"}, {"hook", which}, {"source", source.name}});
     try {
       run_hook(which, argv, source, rec.result, rec.error);
       return std::nullopt;
@@ -75,9 +76,13 @@ report::SourceRun run_source(Context& ctx, const config::Config& cfg, const conf
     }
   };
   auto finish = [&] {
-    ctx.emit_json({{"type", "source_result"}, {"source", source.name}, {"path", source.path},
-                   {"result", report::result_name(rec.result)}, {"snapshot", rec.snapshot},
-                   {"bytes_sent", rec.bytes_sent}, {"snapshots", rec.snapshots},
+    ctx.emit_json({{"type", "source_result"},
+                   {"source", source.name},
+                   {"path", source.path},
+                   {"result", report::result_name(rec.result)},
+                   {"snapshot", rec.snapshot},
+                   {"bytes_sent", rec.bytes_sent},
+                   {"snapshots", rec.snapshots},
                    {"error", rec.error}});
     return rec;
   };

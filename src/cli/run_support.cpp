@@ -10,30 +10,37 @@ namespace coffer::cli {
 
 void Outcome::failed(const std::string& step, const Error& e) {
   log::warn("{} failed: {}", step, e.what());
-  ctx_.emit_json({{"type", "step_failed"}, {"step", step}, {"kind", kind_name(e.kind())},
-                  {"message", e.what()}, {"exit_code", exit_code_for(e.kind())}});
+  ctx_.emit_json({{"type", "step_failed"},
+                  {"step", step},
+                  {"kind", kind_name(e.kind())},
+                  {"message", e.what()},
+                  {"exit_code", exit_code_for(e.kind())}});
   code_ = worse_exit_code(code_, exit_code_for(e.kind()));
   ++failures_;
   if (e.kind() == ErrorKind::interrupted) throw;
 }
 
-void Outcome::warned() { code_ = worse_exit_code(code_, kWarnings); }
+void Outcome::warned() {
+  code_ = worse_exit_code(code_, kWarnings);
+}
 
 LogTail::LogTail(const GlobalOptions& g, std::size_t keep)
     : ring_(std::make_shared<Ring>()), global_(g) {
   ring_->keep = keep;
   // The tail holds warnings and info whatever -q says: the mail is read when something failed.
-  log::set_sink([ring = ring_, terminal = terminal_log_sink(g)](log::Level level,
-                                                                std::string_view msg) {
-    terminal(level, msg);
-    if (level == log::Level::debug) return;
-    std::lock_guard lock(ring->mutex);
-    ring->lines.push_back((level == log::Level::warning ? "warning: " : "") + std::string(msg));
-    if (ring->lines.size() > ring->keep) ring->lines.pop_front();
-  });
+  log::set_sink(
+      [ring = ring_, terminal = terminal_log_sink(g)](log::Level level, std::string_view msg) {
+        terminal(level, msg);
+        if (level == log::Level::debug) return;
+        std::lock_guard lock(ring->mutex);
+        ring->lines.push_back((level == log::Level::warning ? "warning: " : "") + std::string(msg));
+        if (ring->lines.size() > ring->keep) ring->lines.pop_front();
+      });
 }
 
-LogTail::~LogTail() { log::set_sink(terminal_log_sink(global_)); }
+LogTail::~LogTail() {
+  log::set_sink(terminal_log_sink(global_));
+}
 
 std::vector<std::string> LogTail::lines() const {
   std::lock_guard lock(ring_->mutex);

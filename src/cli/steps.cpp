@@ -1,7 +1,7 @@
 #include "steps.hpp"
 
-#include <cerrno>
 #include <fmt/format.h>
+#include <cerrno>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/snapshot/catalog.hpp"
@@ -67,7 +67,8 @@ void report_dry_run(const Context& ctx, const transfer::BackupRequest& req,
 transfer::BackupResult run_reported_backup(Context& ctx, const transfer::BackupRequest& req) {
   auto warn = [&ctx](std::string_view path, std::string_view message) {
     log::warn("{}: {}", path.empty() ? "." : snapshot::escape_path(path), message);
-    ctx.emit_json({{"type", "warning"}, {"path", snapshot::escape_path(path)}, {"message", message}});
+    ctx.emit_json(
+        {{"type", "warning"}, {"path", snapshot::escape_path(path)}, {"message", message}});
   };
   transfer::BackupResult r = transfer::run_backup(req, warn);
   if (r.dry_run) {
@@ -116,17 +117,28 @@ rep::ReplicateResult run_reported_replication(Context& ctx, const vault::Locatio
                             format_size(r.bytes_resumed)));
   ctx.summary(fmt::format("sent {} ({} bytes), received {}, in {:.2f} s", format_size(r.bytes_sent),
                           r.bytes_sent, format_size(r.bytes_received), r.seconds));
-  ctx.emit_json({{"type", "replicated"}, {"image", where.image.native()}, {"target", r.target},
-                 {"dest", r.dest}, {"base_generation", r.base_generation},
-                 {"generation", r.generation}, {"time", r.time}, {"image_size", r.image_size},
-                 {"block_size", r.block_size}, {"blocks", r.blocks},
-                 {"blocks_changed", r.blocks_changed}, {"bytes_changed", r.bytes_changed},
-                 {"bytes_zeroed", r.bytes_zeroed}, {"records_resumed", r.records_resumed},
-                 {"bytes_resumed", r.bytes_resumed}, {"bytes_sent", r.bytes_sent},
-                 {"bytes_received", r.bytes_received}, {"full_compare", r.full_compare},
-                 {"recovered_generation",
-                  r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()},
-                 {"seconds", r.seconds}});
+  ctx.emit_json(
+      {{"type", "replicated"},
+       {"image", where.image.native()},
+       {"target", r.target},
+       {"dest", r.dest},
+       {"base_generation", r.base_generation},
+       {"generation", r.generation},
+       {"time", r.time},
+       {"image_size", r.image_size},
+       {"block_size", r.block_size},
+       {"blocks", r.blocks},
+       {"blocks_changed", r.blocks_changed},
+       {"bytes_changed", r.bytes_changed},
+       {"bytes_zeroed", r.bytes_zeroed},
+       {"records_resumed", r.records_resumed},
+       {"bytes_resumed", r.bytes_resumed},
+       {"bytes_sent", r.bytes_sent},
+       {"bytes_received", r.bytes_received},
+       {"full_compare", r.full_compare},
+       {"recovered_generation",
+        r.recovered_generation ? nlohmann::json(*r.recovered_generation) : nlohmann::json()},
+       {"seconds", r.seconds}});
   return r;
 }
 
@@ -135,10 +147,16 @@ void report_verify(Context& ctx, const rep::VerifyReport& r) {
   nlohmann::json bad = nlohmann::json::array();
   for (const auto& b : r.bad_blocks)
     bad.push_back({{"offset", b.offset}, {"length", b.length}, {"reason", b.reason}});
-  ctx.emit_json({{"type", "replica_verify"}, {"target", r.target}, {"dest", r.dest},
-                 {"generation", r.generation}, {"time", r.time}, {"ok", r.ok()},
-                 {"blocks_checked", r.blocks_checked}, {"blocks_challenged", r.blocks_challenged},
-                 {"problems", r.problems}, {"bad_blocks", bad}});
+  ctx.emit_json({{"type", "replica_verify"},
+                 {"target", r.target},
+                 {"dest", r.dest},
+                 {"generation", r.generation},
+                 {"time", r.time},
+                 {"ok", r.ok()},
+                 {"blocks_checked", r.blocks_checked},
+                 {"blocks_challenged", r.blocks_challenged},
+                 {"problems", r.problems},
+                 {"bad_blocks", bad}});
   for (const auto& p : r.problems) log::warn("{}", p);
   constexpr std::size_t kShown = 200;
   for (std::size_t i = 0; i < r.bad_blocks.size() && i < kShown; ++i) {
@@ -149,8 +167,8 @@ void report_verify(Context& ctx, const rep::VerifyReport& r) {
     log::warn("... and {} more bad blocks (--json lists them all)", r.bad_blocks.size() - kShown);
   if (!r.ok())
     fail(ErrorKind::integrity, "verify replica at", r.dest,
-         fmt::format("{} problem(s), {} bad block(s) against generation {} of {}", r.problems.size(),
-                     r.bad_blocks.size(), r.generation, when(r.time)));
+         fmt::format("{} problem(s), {} bad block(s) against generation {} of {}",
+                     r.problems.size(), r.bad_blocks.size(), r.generation, when(r.time)));
   ctx.summary(
       fmt::format("{}: generation {} of {} verified, {} blocks match ({} also proven held "
                   "with a fresh challenge)",

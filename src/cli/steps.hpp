@@ -17,7 +17,8 @@
 namespace coffer::cli {
 
 // A backup of a configured source into `repo`.
-transfer::BackupRequest backup_request(const config::Source& source, const std::filesystem::path& repo);
+transfer::BackupRequest backup_request(const config::Source& source,
+                                       const std::filesystem::path& repo);
 
 // Runs one backup and reports it (human line, JSON object, warnings as they come).
 transfer::BackupResult run_reported_backup(Context& ctx, const transfer::BackupRequest& req);
@@ -61,7 +62,8 @@ struct KdfOptions {
 
   vault::KdfParams params() const {
     vault::KdfParams p;
-    if (!memory.empty()) p.memory_kib = static_cast<std::uint32_t>(parse_size(memory, "--kdf-memory") / 1024);
+    if (!memory.empty())
+      p.memory_kib = static_cast<std::uint32_t>(parse_size(memory, "--kdf-memory") / 1024);
     p.iterations = iterations;
     p.parallel = parallel;
     p.time_ms = time_ms;

@@ -24,8 +24,7 @@ class TableReader {
   ~TableReader() {
     // Unknown keys are errors: a typo like "daly = 7" must not silently keep defaults.
     for (const auto& [key, node] : table_) {
-      if (!seen_.count(std::string(key.str())))
-        report(node, std::string(key.str()), "unknown key");
+      if (!seen_.count(std::string(key.str()))) report(node, std::string(key.str()), "unknown key");
     }
   }
   TableReader(const TableReader&) = delete;
@@ -79,15 +78,19 @@ class TableReader {
   void boolean(std::string_view key, bool& dst) {
     const toml::node* n = get(key);
     if (!n) return;
-    if (auto v = n->value<bool>()) dst = *v;
-    else report(*n, key, "expected true or false");
+    if (auto v = n->value<bool>())
+      dst = *v;
+    else
+      report(*n, key, "expected true or false");
   }
   void count(std::string_view key, int& dst) {
     const toml::node* n = get(key);
     if (!n) return;
     auto v = n->value<std::int64_t>();
-    if (!v || *v < 0 || *v > 100000) report(*n, key, "expected a whole number from 0 to 100000");
-    else dst = static_cast<int>(*v);
+    if (!v || *v < 0 || *v > 100000)
+      report(*n, key, "expected a whole number from 0 to 100000");
+    else
+      dst = static_cast<int>(*v);
   }
   void size(std::string_view key, std::uint64_t& dst) {
     const toml::node* n = get(key);
@@ -123,8 +126,10 @@ class TableReader {
       return;
     }
     for (const auto& item : *arr) {
-      if (auto s = item.value<std::string>()) dst.push_back(*s);
-      else report(item, key, "expected a string in the array");
+      if (auto s = item.value<std::string>())
+        dst.push_back(*s);
+      else
+        report(item, key, "expected a string in the array");
     }
   }
   // Sub-table; returns nullptr (after reporting) if present but not a table.
@@ -146,8 +151,10 @@ class TableReader {
       return result;
     }
     for (const auto& item : *arr) {
-      if (const toml::table* t = item.as_table()) result.push_back(t);
-      else report(item, key, fmt::format("expected [[{}]] tables", key));
+      if (const toml::table* t = item.as_table())
+        result.push_back(t);
+      else
+        report(item, key, fmt::format("expected [[{}]] tables", key));
     }
     return result;
   }
@@ -236,8 +243,10 @@ void read_document(const toml::table& root, Config& cfg, std::vector<Diagnostic>
   auto check_name = [&](TableReader& r, const toml::table& t, const std::string& name) {
     const toml::node* n = t.get("name");
     if (!n) return;
-    if (!valid_name(name)) r.report(*n, "name", "use letters, digits, '-', '_' or '.' (1-64)");
-    else if (!names.insert(name).second) r.report(*n, "name", "duplicate name '" + name + "'");
+    if (!valid_name(name))
+      r.report(*n, "name", "use letters, digits, '-', '_' or '.' (1-64)");
+    else if (!names.insert(name).second)
+      r.report(*n, "name", "duplicate name '" + name + "'");
   };
   int i = 0;
   for (const toml::table* t : top.tables("source")) {
@@ -354,10 +363,10 @@ ParseResult load_config(const std::filesystem::path& path) {
 Config load_valid_config(const std::filesystem::path& path) {
   ParseResult r = load_config(path);
   if (!r.diagnostics.empty()) {
-    std::string more = r.diagnostics.size() > 1
-                           ? fmt::format(" (and {} more; run 'coffer config check')",
-                                         r.diagnostics.size() - 1)
-                           : std::string();
+    std::string more =
+        r.diagnostics.size() > 1
+            ? fmt::format(" (and {} more; run 'coffer config check')", r.diagnostics.size() - 1)
+            : std::string();
     fail(ErrorKind::usage, "", "", format_diagnostic(path, r.diagnostics.front()) + more);
   }
   return std::move(r.config);

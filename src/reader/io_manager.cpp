@@ -7,11 +7,11 @@
 
 #include <cstring>
 #include <exception>
-#include <utility>
 #include <map>
 #include <mutex>
 #include <new>
 #include <string>
+#include <utility>
 
 #include "coffer/util/error.hpp"
 

@@ -1,8 +1,8 @@
 // The run's report by mail through the system's `sendmail -t` interface (every MTA provides
 // one): the recipients come from the message's own To header, so no address is on argv.
-#include <ctime>
 #include <fmt/format.h>
 #include <unistd.h>
+#include <ctime>
 
 #include "coffer/report/report.hpp"
 #include "coffer/util/error.hpp"
@@ -40,7 +40,8 @@ std::string mail_message(const std::string& to, const RunSummary& run) {
   std::string m;
   m += "To: " + header_safe(to) + "\n";
   m += header_safe(fmt::format("Subject: coffer on {}: {} after {}", run.hostname,
-                               run.result_word(), duration(run.seconds))) + "\n";
+                               run.result_word(), duration(run.seconds))) +
+       "\n";
   m += "Content-Type: text/plain; charset=utf-8\n";
   m += "Auto-Submitted: auto-generated\n\n";
   m += fmt::format("coffer run on {} started {}, took {}, exit code {} ({}).\n\n", run.hostname,

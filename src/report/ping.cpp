@@ -22,7 +22,9 @@ struct SlistDeleter {
 };
 
 // The answer's body is not needed; libcurl would print it to stdout without a callback.
-std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
+std::size_t discard(char*, std::size_t size, std::size_t n, void*) {
+  return size * n;
+}
 
 void init_once() {
   static std::once_flag once;

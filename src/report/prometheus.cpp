@@ -1,5 +1,6 @@
 // The node_exporter textfile (docs/report.md, "Prometheus"): Prometheus' text exposition format,
-// names after its conventions (base units, `_total` for counters, `_seconds`, `_timestamp_seconds`).
+// names after its conventions (base units, `_total` for counters, `_seconds`,
+// `_timestamp_seconds`).
 #include <fmt/format.h>
 #include <string>
 
@@ -39,20 +40,27 @@ std::string prometheus_text(const RunState& s) {
   };
   family(out, "coffer_last_success_timestamp_seconds", "gauge",
          "Unix time of the last successful backup (source) or replication (target).");
-  each("coffer_last_success_timestamp_seconds", [](const ItemState& i) { return i.last_success; },
-       true, true);
+  each(
+      "coffer_last_success_timestamp_seconds", [](const ItemState& i) { return i.last_success; },
+      true, true);
   family(out, "coffer_last_run_success", "gauge",
          "1 if the last attempt for this source or target succeeded, else 0.");
-  each("coffer_last_run_success", [](const ItemState& i) {
-    return i.last_result == "ok" || i.last_result == "warnings" ? 1 : 0;
-  }, true, true);
+  each(
+      "coffer_last_run_success",
+      [](const ItemState& i) {
+        return i.last_result == "ok" || i.last_result == "warnings" ? 1 : 0;
+      },
+      true, true);
   family(out, "coffer_bytes_sent_total", "counter",
          "Bytes sent by coffer run: A to B per source, B to C per target.");
-  each("coffer_bytes_sent_total", [](const ItemState& i) { return i.bytes_total; }, true, true);
+  each(
+      "coffer_bytes_sent_total", [](const ItemState& i) { return i.bytes_total; }, true, true);
   family(out, "coffer_replica_generation", "gauge", "Generation committed on the target.");
-  each("coffer_replica_generation", [](const ItemState& i) { return i.generation; }, false, true);
+  each(
+      "coffer_replica_generation", [](const ItemState& i) { return i.generation; }, false, true);
   family(out, "coffer_snapshots", "gauge", "Complete snapshots of the source after retention.");
-  each("coffer_snapshots", [](const ItemState& i) { return i.snapshots; }, true, false);
+  each(
+      "coffer_snapshots", [](const ItemState& i) { return i.snapshots; }, true, false);
   family(out, "coffer_last_run_duration_seconds", "gauge", "Duration of the last coffer run.");
   out += fmt::format("coffer_last_run_duration_seconds {:.3f}\n", s.last_run_seconds);
   family(out, "coffer_last_run_timestamp_seconds", "gauge", "Unix time the last coffer run ended.");

@@ -1,7 +1,7 @@
 // The state file of `coffer run` (docs/report.md, "State file"): one JSON object, replaced
 // atomically after every run, so `coffer status` and the Prometheus counters survive reboots.
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "coffer/report/report.hpp"
@@ -13,10 +13,14 @@ namespace coffer::report {
 
 std::string_view result_name(Result r) {
   switch (r) {
-    case Result::ok: return "ok";
-    case Result::warnings: return "warnings";
-    case Result::failed: return "failed";
-    case Result::skipped: return "skipped";
+    case Result::ok:
+      return "ok";
+    case Result::warnings:
+      return "warnings";
+    case Result::failed:
+      return "failed";
+    case Result::skipped:
+      return "skipped";
   }
   return "failed";
 }
@@ -44,13 +48,21 @@ constexpr int kStateVersion = 1;
 nlohmann::json to_json(const RunState& s) {
   nlohmann::json items = nlohmann::json::array();
   for (const auto& i : s.items)
-    items.push_back({{"kind", i.kind}, {"name", i.name}, {"last_success", i.last_success},
-                     {"last_attempt", i.last_attempt}, {"last_result", i.last_result},
-                     {"last_error", i.last_error}, {"bytes_last", i.bytes_last},
-                     {"bytes_total", i.bytes_total}, {"generation", i.generation},
-                     {"snapshots", i.snapshots}, {"snapshot", i.snapshot}});
-  return {{"version", kStateVersion}, {"last_run", s.last_run},
-          {"last_run_seconds", s.last_run_seconds}, {"last_exit_code", s.last_exit_code},
+    items.push_back({{"kind", i.kind},
+                     {"name", i.name},
+                     {"last_success", i.last_success},
+                     {"last_attempt", i.last_attempt},
+                     {"last_result", i.last_result},
+                     {"last_error", i.last_error},
+                     {"bytes_last", i.bytes_last},
+                     {"bytes_total", i.bytes_total},
+                     {"generation", i.generation},
+                     {"snapshots", i.snapshots},
+                     {"snapshot", i.snapshot}});
+  return {{"version", kStateVersion},
+          {"last_run", s.last_run},
+          {"last_run_seconds", s.last_run_seconds},
+          {"last_exit_code", s.last_exit_code},
           {"items", items}};
 }
 

@@ -20,7 +20,6 @@ namespace {
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 constexpr std::string_view kStaging = ".coffer-restore.tmp";
 
-
 transfer::EntryMetadata metadata_of(const CatalogEntry& e, const transfer::Xattrs& x) {
   return {e.type, e.mode, e.uid, e.gid, e.mtime_sec, e.mtime_nsec, &x};
 }

@@ -40,8 +40,7 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-snapshot::SnapshotInfo pick(const TreeSource& src, const std::string& host,
-                            std::string_view when) {
+snapshot::SnapshotInfo pick(const TreeSource& src, const std::string& host, std::string_view when) {
   auto all = src.complete(host);
   std::string where = src.name() + "/hosts/" + host;
   if (all.empty())
@@ -93,8 +92,7 @@ snapshot::SnapshotInfo resolve_snapshot(const TreeSource& src, std::string_view 
     for (auto& s : src.complete(h))
       if (s.name == when) found.push_back(std::move(s));
   if (found.empty())
-    fail(ErrorKind::missing, "find snapshot in", src.name(),
-         "no complete snapshot named " + when);
+    fail(ErrorKind::missing, "find snapshot in", src.name(), "no complete snapshot named " + when);
   if (found.size() > 1) {
     std::vector<std::string> names;
     for (const auto& s : found) names.push_back(s.host);

@@ -115,8 +115,7 @@ class ImageSource final : public TreeSource {
       if (!marker || !S_ISREG(fs_->stat(*marker).mode)) continue;
       out.push_back({std::string(host), e.name, hostdir + "/" + e.name, *t, {}});
     }
-    std::sort(out.begin(), out.end(),
-              [](const auto& a, const auto& b) { return a.name < b.name; });
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     return out;
   }
 
@@ -160,7 +159,8 @@ class ImageSource final : public TreeSource {
     fs_->will_read(ino);
     for (const reader::Extent& x : fs_->extents(ino)) {
       for (std::uint64_t at = x.offset; at < x.offset + x.length;) {
-        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, x.offset + x.length - at));
+        auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, x.offset + x.length - at));
         std::size_t got = fs_->read(ino, at, {buf.data(), want});
         if (got != want) fail(ErrorKind::failed, "read", src.native(), "short read from the image");
         pwrite_all(out, {buf.data(), got}, static_cast<off_t>(at), where);

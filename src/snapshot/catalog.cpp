@@ -1,10 +1,10 @@
 #include "coffer/snapshot/catalog.hpp"
 
-#include <cerrno>
-#include <charconv>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <charconv>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -13,26 +13,41 @@ namespace coffer::snapshot {
 
 std::optional<EntryType> entry_type_from_mode(std::uint32_t m) {
   switch (m & S_IFMT) {
-    case S_IFREG: return EntryType::regular;
-    case S_IFDIR: return EntryType::directory;
-    case S_IFLNK: return EntryType::symlink;
-    case S_IFIFO: return EntryType::fifo;
-    case S_IFSOCK: return EntryType::socket;
-    case S_IFCHR: return EntryType::char_device;
-    case S_IFBLK: return EntryType::block_device;
-    default: return std::nullopt;
+    case S_IFREG:
+      return EntryType::regular;
+    case S_IFDIR:
+      return EntryType::directory;
+    case S_IFLNK:
+      return EntryType::symlink;
+    case S_IFIFO:
+      return EntryType::fifo;
+    case S_IFSOCK:
+      return EntryType::socket;
+    case S_IFCHR:
+      return EntryType::char_device;
+    case S_IFBLK:
+      return EntryType::block_device;
+    default:
+      return std::nullopt;
   }
 }
 
 std::uint32_t mode_type_bits(EntryType t) {
   switch (t) {
-    case EntryType::regular: return S_IFREG;
-    case EntryType::directory: return S_IFDIR;
-    case EntryType::symlink: return S_IFLNK;
-    case EntryType::fifo: return S_IFIFO;
-    case EntryType::socket: return S_IFSOCK;
-    case EntryType::char_device: return S_IFCHR;
-    case EntryType::block_device: return S_IFBLK;
+    case EntryType::regular:
+      return S_IFREG;
+    case EntryType::directory:
+      return S_IFDIR;
+    case EntryType::symlink:
+      return S_IFLNK;
+    case EntryType::fifo:
+      return S_IFIFO;
+    case EntryType::socket:
+      return S_IFSOCK;
+    case EntryType::char_device:
+      return S_IFCHR;
+    case EntryType::block_device:
+      return S_IFBLK;
   }
   return 0;
 }
@@ -147,18 +162,22 @@ std::string format_entry(const CatalogEntry& e) {
     out += '-';
   }
   out += ' ';
-  if (e.xattr_digest) append_hex(out, e.xattr_digest, 16);
-  else out += '-';
+  if (e.xattr_digest)
+    append_hex(out, e.xattr_digest, 16);
+  else
+    out += '-';
   out += ' ';
-  if (e.link_group) append_num(out, e.link_group);
-  else out += '-';
+  if (e.link_group)
+    append_num(out, e.link_group);
+  else
+    out += '-';
   out += ' ';
   if (e.type == EntryType::char_device || e.type == EntryType::block_device) {
     char buf[20];
     auto rd = std::to_chars(buf, buf + sizeof buf, e.rdev, 16);
     out.append(buf, rd.ptr);
-  }
-  else out += '-';
+  } else
+    out += '-';
   out += ' ';
   out += e.path.empty() ? std::string(".") : escape_path(e.path);
   if (e.type == EntryType::symlink) {
@@ -176,7 +195,8 @@ std::optional<CatalogEntry> parse_entry(std::string_view line) {
     return std::nullopt;
   e.type = static_cast<EntryType>(type[0]);
   if (!parse_num(next_field(rest), e.mode, 8) || e.mode > 07777) return std::nullopt;
-  if (!parse_num(next_field(rest), e.uid) || !parse_num(next_field(rest), e.gid)) return std::nullopt;
+  if (!parse_num(next_field(rest), e.uid) || !parse_num(next_field(rest), e.gid))
+    return std::nullopt;
   if (!parse_num(next_field(rest), e.size)) return std::nullopt;
   std::string_view mtime = next_field(rest);
   auto dot = mtime.find('.');
@@ -259,7 +279,8 @@ Catalog Catalog::load(const std::filesystem::path& path) {
 Catalog Catalog::parse(const std::string& text, const std::filesystem::path& path) {
   std::string_view rest = text;
   if (rest.substr(0, kHeader.size()) != kHeader && rest.substr(0, kHeader1.size()) != kHeader1)
-    fail(ErrorKind::integrity, "read catalog", path.native(), "missing '# coffer catalog 2' header");
+    fail(ErrorKind::integrity, "read catalog", path.native(),
+         "missing '# coffer catalog 2' header");
   rest.remove_prefix(kHeader.size());
   Catalog c;
   std::size_t line_no = 1;

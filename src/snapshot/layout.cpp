@@ -26,8 +26,8 @@ std::string format_timestamp(std::time_t t) {
 
 std::optional<std::time_t> parse_timestamp(std::string_view name) {
   // Exactly YYYY-MM-DDTHH-MM-SSZ: anything else in a host directory is not a snapshot.
-  if (name.size() != 20 || name[4] != '-' || name[7] != '-' || name[10] != 'T' ||
-      name[13] != '-' || name[16] != '-' || name[19] != 'Z')
+  if (name.size() != 20 || name[4] != '-' || name[7] != '-' || name[10] != 'T' || name[13] != '-' ||
+      name[16] != '-' || name[19] != 'Z')
     return std::nullopt;
   auto num = [&](std::size_t pos, std::size_t len) -> int {
     int v = 0;
@@ -56,15 +56,15 @@ std::optional<std::time_t> parse_timestamp(std::string_view name) {
 bool valid_host_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name[0] == '.') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
 std::string marker_to_json(const Marker& m) {
-  nlohmann::json j = {{"format", 1},          {"host", m.host},         {"name", m.name},
-                      {"source", m.source},   {"started", m.started},   {"finished", m.finished},
-                      {"entries", m.entries}, {"bytes", m.bytes},       {"warnings", m.warnings}};
+  nlohmann::json j = {{"format", 1},          {"host", m.host},       {"name", m.name},
+                      {"source", m.source},   {"started", m.started}, {"finished", m.finished},
+                      {"entries", m.entries}, {"bytes", m.bytes},     {"warnings", m.warnings}};
   return j.dump(2) + "\n";
 }
 
@@ -197,8 +197,10 @@ fs::path prepare_host_dir(const fs::path& repo, const std::string& host) {
     fail(ErrorKind::usage, "use snapshot name", host,
          "a name is made of letters, digits, '.', '_' and '-' and does not start with '.'");
   struct stat st;
-  if (::stat(repo.c_str(), &st) != 0) throw_errno("open repository", repo, errno, ErrorKind::missing);
-  if (!S_ISDIR(st.st_mode)) fail(ErrorKind::missing, "open repository", repo.native(), "not a directory");
+  if (::stat(repo.c_str(), &st) != 0)
+    throw_errno("open repository", repo, errno, ErrorKind::missing);
+  if (!S_ISDIR(st.st_mode))
+    fail(ErrorKind::missing, "open repository", repo.native(), "not a directory");
   fs::path host_dir = repo / "hosts" / host;
   std::error_code ec;
   fs::create_directories(host_dir, ec);

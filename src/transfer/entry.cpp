@@ -18,7 +18,8 @@ enum Flags : std::uint8_t {
 
 std::string_view FileEntry::name() const {
   auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
+  return slash == std::string::npos ? std::string_view(path)
+                                    : std::string_view(path).substr(slash + 1);
 }
 
 std::string_view FileEntry::parent() const {
@@ -123,7 +124,8 @@ FileEntry ListDecoder::decode(Decoder& in, const std::vector<FileEntry>& entries
   if (e.type == EntryType::regular) {
     e.size = in.uvar();
     // A file must fit in off_t; anything larger is not a file size but a broken or hostile peer.
-    if (e.size > static_cast<std::uint64_t>(INT64_MAX)) in.malformed("file size out of range in file list");
+    if (e.size > static_cast<std::uint64_t>(INT64_MAX))
+      in.malformed("file size out of range in file list");
   }
   if (e.type == EntryType::symlink) {
     e.link_target = in.bytes();
@@ -147,7 +149,8 @@ bool valid_relative_path(std::string_view path) {
   std::size_t start = 0;
   for (;;) {
     auto slash = path.find('/', start);
-    auto comp = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    auto comp = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (comp.empty() || comp == "." || comp == ".." || comp.find('\0') != std::string_view::npos)
       return false;
     if (slash == std::string_view::npos) return true;

@@ -1,9 +1,9 @@
 #include "file_fetcher.hpp"
 
-#include <cerrno>
-#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <string_view>
 
 #include "coffer/util/error.hpp"
 
@@ -33,7 +33,8 @@ void FileFetcher::prepare_signature(Request& r) {
   }
   UniqueFd basis(fd);
   struct stat st;
-  if (::fstat(basis.get(), &st) != 0) throw_errno("stat previous version of", tw_.shown(e.path), errno);
+  if (::fstat(basis.get(), &st) != 0)
+    throw_errno("stat previous version of", tw_.shown(e.path), errno);
   if (static_cast<std::uint64_t>(st.st_blocks) * 512 < static_cast<std::uint64_t>(st.st_size)) {
     // A sparse previous version: a signature would read and hash every byte of its holes, so
     // the file travels as data, whose holes cost nothing.
@@ -90,9 +91,11 @@ void FileFetcher::write_out(std::span<const std::byte> data) {
   // A delta's COPY commands can expand a few bytes into gigabytes: what it produces is bounded
   // by the size A announced, as data is.
   if (data.size() > entries_[cur_->id].size - cur_->pos)
-    Decoder({}, ch_.peer()).malformed("delta result larger than the announced size of " +
-                                      snapshot::escape_path(entries_[cur_->id].path));
-  pwrite_all(cur_->out.get(), data, static_cast<off_t>(cur_->pos), tw_.shown(entries_[cur_->id].path));
+    Decoder({}, ch_.peer())
+        .malformed("delta result larger than the announced size of " +
+                   snapshot::escape_path(entries_[cur_->id].path));
+  pwrite_all(cur_->out.get(), data, static_cast<off_t>(cur_->pos),
+             tw_.shown(entries_[cur_->id].path));
   cur_->hasher.update(data);
   cur_->pos += data.size();
 }
@@ -105,10 +108,12 @@ void FileFetcher::file_data(const Frame& f) {
   auto bytes = d.rest();
   std::uint64_t announced = entries_[cur_->id].size;
   if (off > announced || bytes.size() > announced - off)
-    d.malformed("data beyond the announced size of " + snapshot::escape_path(entries_[cur_->id].path));
+    d.malformed("data beyond the announced size of " +
+                snapshot::escape_path(entries_[cur_->id].path));
   // Only a file listed as sparse has holes (the plain hash would cost a pass over each).
   if (off != cur_->pos && !entries_[cur_->id].sparse)
-    d.malformed("a hole in " + snapshot::escape_path(entries_[cur_->id].path) + ", listed without holes");
+    d.malformed("a hole in " + snapshot::escape_path(entries_[cur_->id].path) +
+                ", listed without holes");
   cur_->hasher.update_zeros(off - cur_->pos);  // a hole
   cur_->pos = off;
   write_out(std::as_bytes(std::span(bytes.data(), bytes.size())));
@@ -138,7 +143,8 @@ FileFetcher::Received FileFetcher::end_file(const Frame& f) {
     return {fid, false, std::nullopt};
   }
   if (status > 3) d.malformed("unknown file status");
-  if (size > e.size) d.malformed("file end beyond the announced size of " + snapshot::escape_path(e.path));
+  if (size > e.size)
+    d.malformed("file end beyond the announced size of " + snapshot::escape_path(e.path));
   bool delta = cur_->kind == 'd';
   if (delta) {
     cur_->patch->finish([&](std::span<const std::byte> out) { write_out(out); });
@@ -146,7 +152,8 @@ FileFetcher::Received FileFetcher::end_file(const Frame& f) {
   } else {
     if (size < cur_->pos) d.malformed("file size smaller than its data");
     if (size != cur_->pos && !e.sparse)
-      d.malformed("a hole at the end of " + snapshot::escape_path(e.path) + ", listed without holes");
+      d.malformed("a hole at the end of " + snapshot::escape_path(e.path) +
+                  ", listed without holes");
     cur_->hasher.update_zeros(size - cur_->pos);
     if (::ftruncate(cur_->out.get(), static_cast<off_t>(size)) != 0)
       throw_errno("set size of", tw_.shown(e.path), errno);

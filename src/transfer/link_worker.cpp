@@ -1,9 +1,9 @@
 #include "link_worker.hpp"
 
-#include <cerrno>
-#include <chrono>
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
+#include <chrono>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/signals.hpp"
@@ -21,7 +21,8 @@ LinkWorker::~LinkWorker() {
   thread_.join();
 }
 
-void LinkWorker::add(std::uint32_t dir_key, int from_dir, int to_dir, std::uint32_t id, std::string name) {
+void LinkWorker::add(std::uint32_t dir_key, int from_dir, int to_dir, std::uint32_t id,
+                     std::string name) {
   if (dir_key != current_key_ || current_.links.size() >= 512) {
     submit();
     current_key_ = dir_key;
@@ -55,7 +56,8 @@ std::vector<LinkWorker::Failure> LinkWorker::drain() {
   std::unique_lock lock(mu_);
   // A no-change run of a big tree queues a long while of links: SIGINT/SIGTERM stop the wait
   // (the worker drops what is left, the snapshot stays in progress).
-  while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return queue_.empty() && !busy_; }))
+  while (
+      !cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return queue_.empty() && !busy_; }))
     check_interrupted("making hard links");
   check_interrupted("making hard links");  // links may have been dropped: never report them done
   return std::exchange(failures_, {});
@@ -78,7 +80,8 @@ void LinkWorker::run() {
     std::vector<Failure> failed;
     for (const auto& [id, name] : b.links) {
       if (interrupted()) break;
-      if (::linkat(b.from.get(), name.c_str(), b.to.get(), name.c_str(), 0) != 0) failed.push_back({id, errno});
+      if (::linkat(b.from.get(), name.c_str(), b.to.get(), name.c_str(), 0) != 0)
+        failed.push_back({id, errno});
     }
     lock.lock();
     failures_.insert(failures_.end(), failed.begin(), failed.end());

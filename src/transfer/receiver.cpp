@@ -1,11 +1,11 @@
 #include "receiver.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fcntl.h>
 #include <optional>
-#include <sys/stat.h>
 #include <unordered_map>
 #include <vector>
 
@@ -46,7 +46,8 @@ class PhaseClock {
 
 class Receiver {
  public:
-  Receiver(Channel& ch, const ReceiverOptions& o, const WarningSink& w) : ch_(ch), opts_(o), warn_(w) {}
+  Receiver(Channel& ch, const ReceiverOptions& o, const WarningSink& w)
+      : ch_(ch), opts_(o), warn_(w) {}
 
   ReceiverStats run() {
     Frame f = ch_.receive();
@@ -55,7 +56,8 @@ class Receiver {
     ip_.emplace(opts_.repo, opts_.host, opts_.source);
     clock_.mark("in-progress snapshot");
     // Any complete snapshot is a valid link base, so one loaded before the lock is fine.
-    PreviousSnapshot prev = opts_.prefetched ? opts_.prefetched->get() : load_previous(opts_.repo, opts_.host);
+    PreviousSnapshot prev =
+        opts_.prefetched ? opts_.prefetched->get() : load_previous(opts_.repo, opts_.host);
     prev_cat_ = std::move(prev.catalog);
     tw_.emplace(ip_->tree(), ip_->staging(), prev.tree, ip_->resume_base());
     fetch_.emplace(ch_, *tw_, entries_);
@@ -115,16 +117,19 @@ class Receiver {
     FileEntry& e = entries_[id];
     if (id == 0) {
       if (!e.path.empty() || e.type != EntryType::directory)
-        fail(ErrorKind::failed, "read protocol from", ch_.peer(), "the list does not start with the root directory");
+        fail(ErrorKind::failed, "read protocol from", ch_.peer(),
+             "the list does not start with the root directory");
       dirs_.emplace("", 0);
       state_[0] = State::done;
       return;
     }
     if (e.path.empty() || !valid_relative_path(e.path))
-      fail(ErrorKind::failed, "read protocol from", ch_.peer(), "unsafe path in file list: " + snapshot::escape_path(e.path));
+      fail(ErrorKind::failed, "read protocol from", ch_.peer(),
+           "unsafe path in file list: " + snapshot::escape_path(e.path));
     auto parent = dirs_.find(std::string(e.parent()));
     if (parent == dirs_.end())
-      fail(ErrorKind::failed, "read protocol from", ch_.peer(), "entry outside a listed directory: " + snapshot::escape_path(e.path));
+      fail(ErrorKind::failed, "read protocol from", ch_.peer(),
+           "entry outside a listed directory: " + snapshot::escape_path(e.path));
     switch (e.type) {
       case EntryType::directory:
         tw_->make_directory(e);
@@ -136,8 +141,10 @@ class Receiver {
         state_[id] = State::done;
         return;
       case EntryType::regular:
-        if (e.is_follower()) add_follower(id);
-        else add_regular(id, parent->second);
+        if (e.is_follower())
+          add_follower(id);
+        else
+          add_regular(id, parent->second);
         return;
       default: {
         if (e.is_follower()) {
@@ -160,10 +167,12 @@ class Receiver {
     std::uint32_t leader = entries_[id].leader;
     if (has_followers_.size() < entries_.size()) has_followers_.resize(entries_.size() * 2);
     has_followers_[leader] = true;
-    if (state_[leader] == State::done) link_follower(leader, id);
+    if (state_[leader] == State::done)
+      link_follower(leader, id);
     else if (state_[leader] == State::pending || state_[leader] == State::linking)
       followers_[leader].push_back(id);
-    else drop_follower(id);
+    else
+      drop_follower(id);
   }
 
   void drop_follower(std::uint32_t id) {
@@ -234,8 +243,8 @@ class Receiver {
       if (int err = tw_->can_hold(id, e.size); err != 0) {
         if (err != EFBIG) throw_errno("create staging file for", tw_->shown(e.path), err);
         state_[id] = State::dropped;
-        warn(e.path, "not kept: " + std::to_string(e.size) + " bytes is more than B's file system holds (" +
-                         std::strerror(err) + ")");
+        warn(e.path, "not kept: " + std::to_string(e.size) +
+                         " bytes is more than B's file system holds (" + std::strerror(err) + ")");
         return;
       }
     }
@@ -280,20 +289,24 @@ class Receiver {
     if (!d.resume) return false;
     std::string name(e.name());
     struct stat st;
-    if (::fstatat(d.resume.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    if (::fstatat(d.resume.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode))
       return false;
     bool owners = !tw_->metadata().can_chown || (st.st_uid == e.uid && st.st_gid == e.gid);
     if (static_cast<std::uint64_t>(st.st_size) != e.size || st.st_mtim.tv_sec != e.mtime_sec ||
-        static_cast<std::uint32_t>(st.st_mtim.tv_nsec) != e.mtime_nsec || (st.st_mode & 07777) != e.mode ||
-        !owners || xattr_digest(read_xattrs_at(d.resume.get(), name)) != xd)
+        static_cast<std::uint32_t>(st.st_mtim.tv_nsec) != e.mtime_nsec ||
+        (st.st_mode & 07777) != e.mode || !owners ||
+        xattr_digest(read_xattrs_at(d.resume.get(), name)) != xd)
       return false;
     int fd = open_in(d.resume.get(), e);
     if (fd < 0) return false;
     UniqueFd src(fd);
     ContentHash h = snapshot::hash_fd(src.get(), tw_->shown(e.path), e.sparse);
     int err = tw_->link_from(d.resume.get(), e);
-    if (err == EMLINK) tw_->copy_into(src.get(), e, id);
-    else if (err != 0) throw_errno("link", tw_->shown(e.path), err);
+    if (err == EMLINK)
+      tw_->copy_into(src.get(), e, id);
+    else if (err != 0)
+      throw_errno("link", tw_->shown(e.path), err);
     ++stats_.resumed;
     done(id, h);
     return true;
@@ -309,8 +322,10 @@ class Receiver {
       }
       return;
     }
-    if (r.delta) ++stats_.delta_files;
-    else ++stats_.data_files;
+    if (r.delta)
+      ++stats_.delta_files;
+    else
+      ++stats_.data_files;
     done(r.id, r.hash);
   }
 
@@ -319,12 +334,24 @@ class Receiver {
     while (!fetch_->idle()) {
       Frame f = ch_.receive();
       switch (f.type) {
-        case Msg::file_begin: fetch_->begin_file(f); break;
-        case Msg::data: fetch_->file_data(f); break;
-        case Msg::delta: fetch_->file_delta(f); break;
-        case Msg::file_end: file_received(fetch_->end_file(f)); fetch_->pump(); break;
-        case Msg::warning: record_warning(f); break;
-        default: ch_.unexpected(f, "file transfer");
+        case Msg::file_begin:
+          fetch_->begin_file(f);
+          break;
+        case Msg::data:
+          fetch_->file_data(f);
+          break;
+        case Msg::delta:
+          fetch_->file_delta(f);
+          break;
+        case Msg::file_end:
+          file_received(fetch_->end_file(f));
+          fetch_->pump();
+          break;
+        case Msg::warning:
+          record_warning(f);
+          break;
+        default:
+          ch_.unexpected(f, "file transfer");
       }
       check_interrupted("receiving files");
     }
@@ -371,8 +398,8 @@ class Receiver {
     for (std::uint32_t i = 0; i < entries_.size(); ++i) {
       if (state_[i] != State::done) continue;
       const FileEntry& e = entries_[i];
-      snapshot::CatalogEntry c = catalog_entry(e, i, e.is_follower() ? hashes_[e.leader] : hashes_[i],
-                                               has_followers_[i]);
+      snapshot::CatalogEntry c =
+          catalog_entry(e, i, e.is_follower() ? hashes_[e.leader] : hashes_[i], has_followers_[i]);
       if (e.is_follower()) c.size = entries_[e.leader].size;
       if (e.type == EntryType::regular) stats_.bytes_total += c.size;
       ++stats_.entries;
@@ -404,7 +431,8 @@ class Receiver {
 
 }  // namespace
 
-ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning) {
+ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options,
+                           const WarningSink& on_warning) {
   try {
     if (options.dry_run) return run_dry_receiver(ch, options, on_warning);
     return Receiver(ch, options, on_warning).run();

@@ -38,9 +38,9 @@ struct ReceiverOptions {
 struct ReceiverStats {
   std::string snapshot;  // timestamp directory name
   std::uint64_t entries = 0;
-  std::uint64_t linked = 0;          // hard links to the previous snapshot
-  std::uint64_t resumed = 0;         // hard links to the tree of an interrupted attempt
-  std::uint64_t copied = 0;          // local copies (metadata-only changes, EMLINK)
+  std::uint64_t linked = 0;   // hard links to the previous snapshot
+  std::uint64_t resumed = 0;  // hard links to the tree of an interrupted attempt
+  std::uint64_t copied = 0;   // local copies (metadata-only changes, EMLINK)
   std::uint64_t delta_files = 0;
   std::uint64_t data_files = 0;
   std::uint64_t bytes_total = 0;     // sum of regular file sizes in the snapshot
@@ -59,7 +59,8 @@ using WarningSink = std::function<void(std::string_view path, std::string_view m
 
 // Runs the receiver after the handshake; publishes the snapshot and sends SUMMARY. On any
 // error the in-progress snapshot stays for the next run and the error is also sent to the peer.
-ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options, const WarningSink& on_warning);
+ReceiverStats run_receiver(Channel& ch, const ReceiverOptions& options,
+                           const WarningSink& on_warning);
 // The dry run (options.dry_run): reads the whole list, answers it with FINISH and sends SUMMARY
 // with the counts; nothing in the repository is created or changed (dry_run.cpp).
 ReceiverStats run_dry_receiver(Channel& ch, const ReceiverOptions& options,
@@ -67,7 +68,8 @@ ReceiverStats run_dry_receiver(Channel& ch, const ReceiverOptions& options,
 
 // The catalog line of entry `id` (hash: its content's, or its leader's for a hard link).
 snapshot::CatalogEntry catalog_entry(const FileEntry& e, std::uint32_t id,
-                                     const std::optional<snapshot::ContentHash>& hash, bool has_followers);
+                                     const std::optional<snapshot::ContentHash>& hash,
+                                     bool has_followers);
 
 void encode_summary(const ReceiverStats& s, Encoder& e);
 ReceiverStats decode_summary(Decoder& d);

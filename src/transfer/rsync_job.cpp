@@ -1,9 +1,9 @@
 #include "rsync_job.hpp"
 
+#include <librsync.h>
+#include <sys/stat.h>
 #include <cerrno>
 #include <cmath>
-#include <sys/stat.h>
-#include <librsync.h>
 #include <vector>
 
 #include "coffer/util/error.hpp"
@@ -76,8 +76,12 @@ RsyncJob RsyncJob::patch(int basis_fd, fs::path shown) {
   return RsyncJob(std::move(s));
 }
 
-void RsyncJob::feed(std::span<const std::byte> in, const ByteSink& out) { run(in, false, out); }
-void RsyncJob::finish(const ByteSink& out) { run({}, true, out); }
+void RsyncJob::feed(std::span<const std::byte> in, const ByteSink& out) {
+  run(in, false, out);
+}
+void RsyncJob::finish(const ByteSink& out) {
+  run({}, true, out);
+}
 
 void RsyncJob::run(std::span<const std::byte> in, bool eof, const ByteSink& out) {
   rs_buffers_t b{};
@@ -149,7 +153,9 @@ SignatureLoader::SignatureLoader(fs::path shown) : state_(std::make_unique<State
 
 SignatureLoader::~SignatureLoader() = default;
 
-void SignatureLoader::feed(std::span<const std::byte> in) { state_->job->feed(in, nullptr); }
+void SignatureLoader::feed(std::span<const std::byte> in) {
+  state_->job->feed(in, nullptr);
+}
 
 void SignatureLoader::finish() {
   state_->job->finish(nullptr);

@@ -1,10 +1,10 @@
 #include "sender.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "coffer/util/error.hpp"
@@ -157,12 +157,15 @@ class Sender {
     begin.uvar(current_id_);
     begin.u8(sig ? 'd' : 'D');
     ch_.send(Msg::file_begin, begin.data());
-    int fd = open_beneath(root_.get(), l.path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_NOATIME);
-    if (fd == -EPERM) fd = open_beneath(root_.get(), l.path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    int fd = open_beneath(root_.get(), l.path,
+                          O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+    if (fd == -EPERM)
+      fd = open_beneath(root_.get(), l.path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
       int err = -fd;
       bool gone = err == ENOENT || err == ENOTDIR || err == ELOOP || err == EXDEV;
-      warn(l.path, gone ? "vanished before it was read" : std::string("cannot read: ") + std::strerror(err));
+      warn(l.path, gone ? "vanished before it was read"
+                        : std::string("cannot read: ") + std::strerror(err));
       end_file(gone ? FileStatus::vanished : FileStatus::unreadable, 0);
       return;
     }
@@ -185,8 +188,10 @@ class Sender {
       }
     };
     try {
-      if (l.sparse && !sig) size = send_sparse(fd, l);
-      else size = send_sequential(fd, l, delta ? &*delta : nullptr, sink);
+      if (l.sparse && !sig)
+        size = send_sparse(fd, l);
+      else
+        size = send_sequential(fd, l, delta ? &*delta : nullptr, sink);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::interrupted) throw;
       warn(l.path, e.what());
@@ -216,13 +221,17 @@ class Sender {
   std::uint64_t send_sequential(int fd, const Listed& l, DeltaJob* delta, const ByteSink& sink) {
     std::uint64_t off = 0;
     while (off < l.size) {
-      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), l.size - off));
-      std::size_t n = pread_full(fd, std::span(buf_.data(), want), static_cast<off_t>(off), opts_.root / l.path);
+      std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), l.size - off));
+      std::size_t n = pread_full(fd, std::span(buf_.data(), want), static_cast<off_t>(off),
+                                 opts_.root / l.path);
       if (n == 0) break;
       check_interrupted("reading a file");
       auto chunk = std::span<const std::byte>(buf_.data(), n);
-      if (delta) delta->feed(chunk, sink);
-      else send_data(off, chunk);
+      if (delta)
+        delta->feed(chunk, sink);
+      else
+        send_data(off, chunk);
       off += n;
       stats_.bytes_read += n;
       if (n < want) break;
@@ -242,8 +251,10 @@ class Sender {
       if (hole < 0) throw_errno("seek hole in", opts_.root / l.path, errno);
       hole = std::min<off_t>(hole, static_cast<off_t>(l.size));
       for (auto off = static_cast<std::uint64_t>(data); off < static_cast<std::uint64_t>(hole);) {
-        std::size_t want = std::min<std::uint64_t>(buf_.size(), static_cast<std::uint64_t>(hole) - off);
-        std::size_t n = pread_full(fd, std::span(buf_.data(), want), static_cast<off_t>(off), opts_.root / l.path);
+        std::size_t want =
+            std::min<std::uint64_t>(buf_.size(), static_cast<std::uint64_t>(hole) - off);
+        std::size_t n = pread_full(fd, std::span(buf_.data(), want), static_cast<off_t>(off),
+                                   opts_.root / l.path);
         if (n == 0) break;
         check_interrupted("reading a file");
         send_data(off, std::span<const std::byte>(buf_.data(), n));

@@ -1,9 +1,9 @@
 // The handshake, and the three ways a backup runs: local pipe, pull over SSH, push over SSH.
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "coffer/snapshot/layout.hpp"
 #include "coffer/transfer/backup.hpp"
@@ -83,7 +83,8 @@ WalkOptions walk_options(const std::vector<std::string>& rules, bool one_fs) {
 
 std::vector<std::string> agent_argv(const BackupRequest& req) {
   std::vector<std::string> argv = split_command(req.remote_command);
-  if (argv.empty()) fail(ErrorKind::usage, "use remote command", req.remote_command, "empty command");
+  if (argv.empty())
+    fail(ErrorKind::usage, "use remote command", req.remote_command, "empty command");
   argv.emplace_back("agent");
   return argv;
 }
@@ -174,7 +175,8 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
   if (src_remote) {
     // The previous catalog loads while SSH connects and authenticates.
     auto prefetched = std::make_shared<std::future<PreviousSnapshot>>(
-        std::async(std::launch::async, [repo = fs::path(req.repo), host] { return load_previous(repo, host); }));
+        std::async(std::launch::async,
+                   [repo = fs::path(req.repo), host] { return load_previous(repo, host); }));
     auto stream = ssh_exec(*src_remote, agent_argv(req));
     try {
       result = pull(*stream, req, src_remote->path, host, warn, prefetched);
@@ -225,7 +227,8 @@ BackupResult run_backup(const BackupRequest& req, const WarningFn& warn) {
     std::string path = fs::absolute(req.source).native();
     result = pull(stream, own, path, host, warn, nullptr);
     int rc = agent.wait();
-    if (rc != 0 && rc != 3) log::warn("local agent exited with status {}", rc);  // 3: its warnings, already reported
+    if (rc != 0 && rc != 3)
+      log::warn("local agent exited with status {}", rc);  // 3: its warnings, already reported
   }
   result.host = host;
   return result;
@@ -268,7 +271,8 @@ AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& opts, const Wa
   try {
     if (vmin > kVersion || vmax < kVersion)
       fail(ErrorKind::failed, "start agent", "", "no common protocol version (agent speaks 1)");
-    if (role != 'S' && role != 'R') fail(ErrorKind::failed, "start agent", "", "unknown role requested");
+    if (role != 'S' && role != 'R')
+      fail(ErrorKind::failed, "start agent", "", "unknown role requested");
     if (role == 'S' && opts.receive_only)
       fail(ErrorKind::failed, "start agent", "", "this agent only receives (--receive-only)");
     if (role == 'R' && opts.send_only)
@@ -277,14 +281,22 @@ AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& opts, const Wa
     std::vector<std::string> rules;
     bool one_fs = false, dry_run = false;
     for (const auto& [k, v] : params) {
-      if (k == "path" && role == 'S') path = v;
-      else if (k == "filter" && role == 'S') rules.push_back(v);
-      else if (k == "one-file-system" && role == 'S') one_fs = v == "1";
-      else if (k == "repo" && role == 'R') path = v;
-      else if (k == "name" && role == 'R') name = v;
-      else if (k == "source" && role == 'R') source = v;
-      else if (k == "dry-run" && role == 'R') dry_run = v == "1";
-      else fail(ErrorKind::failed, "start agent", k, "unknown request parameter");
+      if (k == "path" && role == 'S')
+        path = v;
+      else if (k == "filter" && role == 'S')
+        rules.push_back(v);
+      else if (k == "one-file-system" && role == 'S')
+        one_fs = v == "1";
+      else if (k == "repo" && role == 'R')
+        path = v;
+      else if (k == "name" && role == 'R')
+        name = v;
+      else if (k == "source" && role == 'R')
+        source = v;
+      else if (k == "dry-run" && role == 'R')
+        dry_run = v == "1";
+      else
+        fail(ErrorKind::failed, "start agent", k, "unknown request parameter");
     }
     if (path.empty()) fail(ErrorKind::failed, "start agent", "", "no path requested");
     if (!allowed(path, opts.allow))
@@ -302,7 +314,8 @@ AgentOutcome run_agent(int in_fd, int out_fd, const AgentOptions& opts, const Wa
       if (s.type != Msg::summary) ch.unexpected(s, "the end of the transfer");
       return {st.warnings, std::nullopt, {}};
     }
-    if (!snapshot::valid_host_name(name)) fail(ErrorKind::usage, "use snapshot name", name, "invalid name");
+    if (!snapshot::valid_host_name(name))
+      fail(ErrorKind::usage, "use snapshot name", name, "invalid name");
     ReceiverOptions ro{path, name, source, nullptr, dry_run};
     ReceiverStats st = run_receiver(ch, ro, warn);
     ch.flush();

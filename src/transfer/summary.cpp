@@ -17,7 +17,8 @@ PreviousSnapshot load_previous(const std::filesystem::path& repo, const std::str
 }
 
 snapshot::CatalogEntry catalog_entry(const FileEntry& e, std::uint32_t id,
-                                     const std::optional<snapshot::ContentHash>& hash, bool has_followers) {
+                                     const std::optional<snapshot::ContentHash>& hash,
+                                     bool has_followers) {
   snapshot::CatalogEntry c;
   c.path = e.path;
   c.type = e.type;
@@ -30,8 +31,10 @@ snapshot::CatalogEntry catalog_entry(const FileEntry& e, std::uint32_t id,
   c.rdev = e.rdev;
   c.xattr_digest = xattr_digest(e.xattrs);
   c.link_target = e.link_target;
-  if (e.is_follower()) c.link_group = e.leader + 1ull;
-  else if (has_followers) c.link_group = id + 1ull;
+  if (e.is_follower())
+    c.link_group = e.leader + 1ull;
+  else if (has_followers)
+    c.link_group = id + 1ull;
   if (e.type == EntryType::regular) c.hash = hash;
   return c;
 }

@@ -38,7 +38,9 @@ class TreeWriter {
 
   // The fds of directory `dir` ("" is the root). Throws if the new tree lacks it.
   DirFds& dir(std::string_view dir);
-  std::filesystem::path shown(std::string_view path) const { return tree_path_ / std::string(path); }
+  std::filesystem::path shown(std::string_view path) const {
+    return tree_path_ / std::string(path);
+  }
 
   // Creates a directory (mode 0700 until finish_directory), symlink or special file.
   void make_directory(const FileEntry& e);

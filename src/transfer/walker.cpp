@@ -1,13 +1,13 @@
 #include "walker.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
-#include <fcntl.h>
 #include <memory>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -17,8 +17,11 @@
 namespace coffer::transfer {
 namespace fs = std::filesystem;
 
-Walker::Walker(fs::path root, const WalkOptions& options, EntrySink on_entry, WarningSink on_warning)
-    : root_(std::move(root)), options_(options), on_entry_(std::move(on_entry)),
+Walker::Walker(fs::path root, const WalkOptions& options, EntrySink on_entry,
+               WarningSink on_warning)
+    : root_(std::move(root)),
+      options_(options),
+      on_entry_(std::move(on_entry)),
       on_warning_(std::move(on_warning)) {}
 
 namespace {
@@ -85,7 +88,8 @@ void Walker::emit(FileEntry&& e, const struct stat& st) {
   if (e.type != EntryType::directory && st.st_nlink > 1) {
     // Key by inode, and by device too when the walk may cross file systems.
     std::uint64_t key = static_cast<std::uint64_t>(st.st_ino);
-    if (st.st_dev != root_dev_) key ^= static_cast<std::uint64_t>(st.st_dev) * 0x9e3779b97f4a7c15ull;
+    if (st.st_dev != root_dev_)
+      key ^= static_cast<std::uint64_t>(st.st_dev) * 0x9e3779b97f4a7c15ull;
     auto [it, fresh] = inode_leaders_.try_emplace(key, next_index_);
     if (!fresh) e.leader = it->second;
   }

@@ -2,12 +2,12 @@
 // directory, never following a symlink, producing the entries of the file list.
 #pragma once
 
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string_view>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <unordered_map>
 #include <vector>
 

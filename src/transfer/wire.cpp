@@ -31,7 +31,9 @@ std::uint64_t Decoder::uvar() {
   malformed("varint too long");
 }
 
-std::string_view Decoder::bytes() { return raw(uvar()); }
+std::string_view Decoder::bytes() {
+  return raw(uvar());
+}
 
 std::string_view Decoder::raw(std::size_t n) {
   if (n > rest_.size()) malformed("truncated message");
@@ -48,7 +50,9 @@ void Decoder::malformed(std::string_view what) const {
   fail(ErrorKind::failed, "read protocol from", peer_, what);
 }
 
-Channel::Channel(ByteStream& stream) : stream_(stream), in_(1 << 18) { out_.reserve(1 << 17); }
+Channel::Channel(ByteStream& stream) : stream_(stream), in_(1 << 18) {
+  out_.reserve(1 << 17);
+}
 
 namespace {
 void put_header(std::string& out, Msg type, std::size_t len) {
@@ -113,14 +117,16 @@ Frame Channel::receive() {
   fill(kFrameHeader);
   const auto* h = reinterpret_cast<const unsigned char*>(in_.data() + in_start_);
   std::uint32_t len = static_cast<std::uint32_t>(h[1]) | static_cast<std::uint32_t>(h[2]) << 8 |
-                      static_cast<std::uint32_t>(h[3]) << 16 | static_cast<std::uint32_t>(h[4]) << 24;
+                      static_cast<std::uint32_t>(h[3]) << 16 |
+                      static_cast<std::uint32_t>(h[4]) << 24;
   auto type = static_cast<Msg>(h[0]);
   if (len > kMaxPayload) fail(ErrorKind::failed, "read protocol from", peer(), "frame too large");
   fill(kFrameHeader + len);
   Frame f;
   f.type = type;
   // fill() may have moved the buffer: take the pointer again.
-  f.payload = std::string_view(reinterpret_cast<const char*>(in_.data() + in_start_ + kFrameHeader), len);
+  f.payload =
+      std::string_view(reinterpret_cast<const char*>(in_.data() + in_start_ + kFrameHeader), len);
   in_start_ += kFrameHeader + len;
   return f;
 }

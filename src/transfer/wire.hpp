@@ -41,7 +41,9 @@ class Encoder {
  public:
   void u8(std::uint8_t v) { buf_.push_back(static_cast<char>(v)); }
   void uvar(std::uint64_t v);
-  void svar(std::int64_t v) { uvar((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63)); }
+  void svar(std::int64_t v) {
+    uvar((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+  }
   void bytes(std::string_view s) {
     uvar(s.size());
     buf_.append(s);

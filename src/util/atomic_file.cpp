@@ -1,10 +1,10 @@
 #include "coffer/util/atomic_file.hpp"
 
-#include <cerrno>
-#include <cstdio>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstdio>
 
 #include "coffer/util/error.hpp"
 
@@ -29,21 +29,26 @@ AtomicFile::~AtomicFile() {
   if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
 }
 
-void AtomicFile::write(std::span<const std::byte> data) { write_all(fd_.get(), data, temp_); }
+void AtomicFile::write(std::span<const std::byte> data) {
+  write_all(fd_.get(), data, temp_);
+}
 
-void AtomicFile::write(std::string_view text) { write_all(fd_.get(), text, temp_); }
+void AtomicFile::write(std::string_view text) {
+  write_all(fd_.get(), text, temp_);
+}
 
 void AtomicFile::commit(Durability durability) {
   const bool durable = durability == Durability::durable;
   if (durable) fsync_fd(fd_.get(), temp_);
   if (::close(fd_.release()) != 0) throw_errno("close", temp_, errno);
-  if (::rename(temp_.c_str(), target_.c_str()) != 0) throw_errno("rename into place", target_, errno);
+  if (::rename(temp_.c_str(), target_.c_str()) != 0)
+    throw_errno("rename into place", target_, errno);
   committed_ = true;
   if (durable) fsync_dir(target_.parent_path());
 }
 
-void write_file_atomic(const std::filesystem::path& target, std::string_view contents,
-                       mode_t mode, Durability durability) {
+void write_file_atomic(const std::filesystem::path& target, std::string_view contents, mode_t mode,
+                       Durability durability) {
   AtomicFile file(target, mode);
   file.write(contents);
   file.commit(durability);

@@ -1,13 +1,14 @@
 #include "coffer/util/background_sync.hpp"
 
 #include <fcntl.h>
-#include <string>
 #include <unistd.h>
+#include <string>
 
 namespace coffer {
 
 BackgroundSync::BackgroundSync(int fd, std::uint64_t every)
-    : fd_(::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY | O_CLOEXEC)), every_(every) {}
+    : fd_(::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDONLY | O_CLOEXEC)),
+      every_(every) {}
 
 BackgroundSync::~BackgroundSync() {
   if (!thread_.joinable()) return;

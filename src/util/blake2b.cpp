@@ -1,7 +1,7 @@
 #include "coffer/util/blake2b.hpp"
 
-#include <memory>
 #include <openssl/evp.h>
+#include <memory>
 
 #include "coffer/util/error.hpp"
 
@@ -15,7 +15,8 @@ struct FreeContext {
 // One context per thread, reused: hashing runs on every core at once.
 EVP_MD_CTX* thread_context() {
   thread_local std::unique_ptr<EVP_MD_CTX, FreeContext> ctx(EVP_MD_CTX_new());
-  if (!ctx) fail(ErrorKind::failed, "hash", "BLAKE2b-512", "out of memory for an OpenSSL digest context");
+  if (!ctx)
+    fail(ErrorKind::failed, "hash", "BLAKE2b-512", "out of memory for an OpenSSL digest context");
   return ctx.get();
 }
 
@@ -26,7 +27,8 @@ void blake2b512(std::span<const std::byte> data, std::span<std::byte, 64> out) {
   unsigned int len = 0;
   if (EVP_DigestInit_ex2(ctx, EVP_blake2b512(), nullptr) != 1 ||
       EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), &len) != 1 || len != out.size())
+      EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), &len) != 1 ||
+      len != out.size())
     fail(ErrorKind::failed, "hash", "BLAKE2b-512", "OpenSSL's digest failed");
 }
 

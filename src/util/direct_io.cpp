@@ -1,29 +1,37 @@
 #include "coffer/util/direct_io.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <new>
-#include <sys/mman.h>
 #include <string>
-#include <unistd.h>
 
 #include "coffer/util/error.hpp"
 
 namespace coffer {
 namespace {
 
-constexpr std::size_t kChunk = 4 << 20;      // bytes per direct transfer
+constexpr std::size_t kChunk = 4 << 20;     // bytes per direct transfer
 constexpr std::size_t kHugePage = 2 << 20;  // x86-64 and arm64 (4 KiB base pages)
 
-std::uint64_t align_down(std::uint64_t x) { return x / kDirectAlign * kDirectAlign; }
-std::uint64_t align_up(std::uint64_t x) { return align_down(x + kDirectAlign - 1); }
-bool aligned(std::uint64_t x) { return x % kDirectAlign == 0; }
+std::uint64_t align_down(std::uint64_t x) {
+  return x / kDirectAlign * kDirectAlign;
+}
+std::uint64_t align_up(std::uint64_t x) {
+  return align_down(x + kDirectAlign - 1);
+}
+bool aligned(std::uint64_t x) {
+  return x % kDirectAlign == 0;
+}
 
 // A direct transfer the file system turned down (EINVAL: alignment it wants bigger than ours).
-bool refused(int err) { return err == EINVAL || err == EOPNOTSUPP; }
+bool refused(int err) {
+  return err == EINVAL || err == EOPNOTSUPP;
+}
 
 // Writes `size` bytes (block-aligned, from aligned memory) at `offset` through the O_DIRECT
 // descriptor; false when the file system refused before anything was written.
@@ -41,9 +49,13 @@ bool write_direct(int direct_fd, const std::byte* data, std::size_t size, std::u
 
 }  // namespace
 
-void AlignedBuffer::Free::operator()(std::byte* p) const noexcept { std::free(p); }
+void AlignedBuffer::Free::operator()(std::byte* p) const noexcept {
+  std::free(p);
+}
 
-AlignedBuffer::AlignedBuffer(std::size_t size) { reserve(size); }
+AlignedBuffer::AlignedBuffer(std::size_t size) {
+  reserve(size);
+}
 
 void AlignedBuffer::reserve(std::size_t size) {
   if (size <= size_) return;
@@ -82,7 +94,8 @@ void DirectAppender::load_tail() {
   std::uint64_t end = base_;
   base_ = align_down(end);
   used_ = static_cast<std::size_t>(end - base_);
-  if (used_ && pread_full(fd_, std::span(buf_.data(), used_), static_cast<off_t>(base_), shown_) != used_)
+  if (used_ &&
+      pread_full(fd_, std::span(buf_.data(), used_), static_cast<off_t>(base_), shown_) != used_)
     fail(ErrorKind::failed, "read", shown_.native(), "the file shrank while being appended to");
 }
 
@@ -134,20 +147,25 @@ void DirectAppender::truncate(std::uint64_t end) {
 // --- DirectReader -----------------------------------------------------------------------------
 
 DirectReader::DirectReader(int fd, std::filesystem::path shown, Io io, std::size_t chunk)
-    : fd_(fd), shown_(std::move(shown)), direct_(reopen_direct(fd, O_RDONLY, io)),
-      chunk_(static_cast<std::size_t>(align_up(std::max<std::size_t>(chunk, kDirectAlign)))), buf_(chunk_) {}
+    : fd_(fd),
+      shown_(std::move(shown)),
+      direct_(reopen_direct(fd, O_RDONLY, io)),
+      chunk_(static_cast<std::size_t>(align_up(std::max<std::size_t>(chunk, kDirectAlign)))),
+      buf_(chunk_) {}
 
 std::span<const std::byte> DirectReader::read(std::uint64_t pos, std::size_t len) {
   if (pos >= base_ && pos + len <= base_ + filled_)
     return std::span<const std::byte>(buf_.data() + (pos - base_), len);
   base_ = direct_ ? align_down(pos) : pos;
-  const std::size_t want = static_cast<std::size_t>(std::max<std::uint64_t>(chunk_, align_up(pos + len - base_)));
+  const std::size_t want =
+      static_cast<std::size_t>(std::max<std::uint64_t>(chunk_, align_up(pos + len - base_)));
   buf_.reserve(want);
   filled_ = 0;
   if (direct_) {
     // Direct reads stop short only at the end of the file.
     for (;;) {
-      ssize_t n = ::pread(direct_.get(), buf_.data() + filled_, want - filled_, static_cast<off_t>(base_ + filled_));
+      ssize_t n = ::pread(direct_.get(), buf_.data() + filled_, want - filled_,
+                          static_cast<off_t>(base_ + filled_));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && refused(errno) && filled_ == 0) {
         direct_.reset();
@@ -158,9 +176,11 @@ std::span<const std::byte> DirectReader::read(std::uint64_t pos, std::size_t len
       if (n == 0 || filled_ == want || !aligned(filled_)) break;
     }
   }
-  if (!direct_) filled_ = pread_full(fd_, std::span(buf_.data(), want), static_cast<off_t>(base_), shown_);
+  if (!direct_)
+    filled_ = pread_full(fd_, std::span(buf_.data(), want), static_cast<off_t>(base_), shown_);
   if (pos - base_ >= filled_) return {};
-  return std::span<const std::byte>(buf_.data() + (pos - base_), std::min<std::size_t>(len, filled_ - (pos - base_)));
+  return std::span<const std::byte>(buf_.data() + (pos - base_),
+                                    std::min<std::size_t>(len, filled_ - (pos - base_)));
 }
 
 // --- DirectWriter -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 #include "coffer/util/fd.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/error.hpp"
 
@@ -13,7 +13,9 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
   return *this;
 }
 
-UniqueFd::~UniqueFd() { reset(); }
+UniqueFd::~UniqueFd() {
+  reset();
+}
 
 int UniqueFd::release() noexcept {
   int fd = fd_;
@@ -70,8 +72,8 @@ std::size_t pread_full(int fd, std::span<std::byte> buf, off_t offset,
                        const std::filesystem::path& shown) {
   std::size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done,
-                        offset + static_cast<off_t>(done));
+    ssize_t n =
+        ::pread(fd, buf.data() + done, buf.size() - done, offset + static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("read", shown, errno);
@@ -98,8 +100,8 @@ void pwrite_all(int fd, std::span<const std::byte> buf, off_t offset,
                 const std::filesystem::path& shown) {
   std::size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done,
-                         offset + static_cast<off_t>(done));
+    ssize_t n =
+        ::pwrite(fd, buf.data() + done, buf.size() - done, offset + static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("write", shown, errno);

@@ -1,11 +1,11 @@
 #include "coffer/util/lock.hpp"
 
-#include <cerrno>
 #include <fcntl.h>
-#include <string>
 #include <sys/file.h>
-#include <thread>
 #include <unistd.h>
+#include <cerrno>
+#include <string>
+#include <thread>
 
 #include "coffer/util/error.hpp"
 

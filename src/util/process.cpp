@@ -1,15 +1,15 @@
 #include "coffer/util/process.hpp"
 
-#include <cerrno>
-#include <csignal>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "coffer/util/error.hpp"
@@ -131,8 +131,10 @@ RunResult run_process(const std::vector<std::string>& argv, std::string_view inp
   RunResult result;
   // Feed stdin and drain both outputs together so a chatty child never blocks on a full pipe.
   std::size_t fed = 0;
-  if (input.empty()) child.stdin_fd().reset();
-  else ::fcntl(child.stdin_fd().get(), F_SETFL, O_NONBLOCK);
+  if (input.empty())
+    child.stdin_fd().reset();
+  else
+    ::fcntl(child.stdin_fd().get(), F_SETFL, O_NONBLOCK);
   int open_outputs = 2;
   while (open_outputs > 0 || child.stdin_fd()) {
     pollfd fds[3] = {{child.stdout_fd().get(), POLLIN, 0},

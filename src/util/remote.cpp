@@ -19,9 +19,9 @@ std::optional<RemoteSpec> parse_bracketed(std::string user, std::string_view res
 bool plain_shell_char(char c) {
   // Characters no POSIX shell treats specially anywhere in a word. '=' is left out so that a
   // first word is never taken for a variable assignment; '~' and '#' matter at a word start.
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-' || c == '.' || c == '/' || c == ',' || c == ':' || c == '@' ||
-         c == '%' || c == '+';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == '/' || c == ',' || c == ':' || c == '@' || c == '%' ||
+         c == '+';
 }
 
 }  // namespace

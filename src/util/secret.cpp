@@ -1,11 +1,11 @@
 #include "coffer/util/secret.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -81,7 +81,8 @@ Secret read_secret_fd(int fd, std::string_view shown, bool strip_newline, std::s
   // into an 8 MiB buffer cost 20 ms), one byte more to notice a file that grew meanwhile.
   struct stat st {};
   Secret buf;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) < max) {
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<std::uint64_t>(st.st_size) < max) {
     const auto capacity = static_cast<std::size_t>(st.st_size) + 1;
     buf = read_up_to(fd, shown, capacity);
     if (buf.size() == capacity) {  // it grew since fstat: read it again, whole

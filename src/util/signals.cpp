@@ -10,7 +10,9 @@ namespace coffer {
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
 
-extern "C" void on_signal(int sig) { g_signal = sig; }
+extern "C" void on_signal(int sig) {
+  g_signal = sig;
+}
 }  // namespace
 
 void install_interrupt_handlers() {
@@ -22,8 +24,12 @@ void install_interrupt_handlers() {
   std::signal(SIGPIPE, SIG_IGN);  // a dropped peer is an EPIPE error with a path, not a death
 }
 
-bool interrupted() noexcept { return g_signal != 0; }
-int interrupt_signal() noexcept { return g_signal; }
+bool interrupted() noexcept {
+  return g_signal != 0;
+}
+int interrupt_signal() noexcept {
+  return g_signal;
+}
 
 void check_interrupted(const char* where) {
   if (g_signal != 0)

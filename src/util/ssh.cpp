@@ -7,18 +7,18 @@
 // the other thread pokes when it has pulled data off the socket on the waiter's behalf).
 #include "coffer/util/ssh.hpp"
 
-#include <algorithm>
-#include <array>
-#include <cctype>
-#include <atomic>
-#include <cerrno>
-#include <cstdlib>
 #include <fmt/format.h>
 #include <libssh/libssh.h>
-#include <mutex>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/signals.hpp"
@@ -29,10 +29,11 @@ namespace {
 
 constexpr std::size_t kStderrKeep = 4096;
 constexpr std::size_t kWriteChunk = 256 * 1024;
-constexpr int kWaitMs = 250;       // how often a blocked wait looks at the interrupt flag
+constexpr int kWaitMs = 250;           // how often a blocked wait looks at the interrupt flag
 constexpr long kConnectTimeoutS = 30;  // connect and authenticate; ConnectTimeout overrides it
 constexpr const char* kCipherPreference =
-    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr";
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-"
+    "ctr";
 
 struct SessionFree {
   void operator()(ssh_session s) const noexcept {
@@ -88,8 +89,10 @@ std::string strict_setting_note(const std::vector<std::filesystem::path>& config
   std::string value = setting->value;
   for (auto& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (value == "yes") return {};
-  return fmt::format("; coffer ignores StrictHostKeyChecking {} ({}): it never accepts an "
-                     "unknown or changed host key", setting->value, setting->file.native());
+  return fmt::format(
+      "; coffer ignores StrictHostKeyChecking {} ({}): it never accepts an "
+      "unknown or changed host key",
+      setting->value, setting->file.native());
 }
 
 void verify_host_key(ssh_session s, const std::string& where, const std::string& note) {
@@ -102,12 +105,13 @@ void verify_host_key(ssh_session s, const std::string& where, const std::string&
       fail(ErrorKind::failed, "verify host key of", where,
            fmt::format("the host key CHANGED: the server offered {}, which does not match {} "
                        "(someone may be intercepting; if the host was reinstalled, replace its "
-                       "entry, e.g. ssh-keygen -R){}", key, known, note));
+                       "entry, e.g. ssh-keygen -R){}",
+                       key, known, note));
     case SSH_KNOWN_HOSTS_OTHER:
       fail(ErrorKind::failed, "verify host key of", where,
            fmt::format("the server offered a {} key of another type than the one recorded in {}"
-                       " (coffer does not switch key types on its own){}", key, known,
-                       note));
+                       " (coffer does not switch key types on its own){}",
+                       key, known, note));
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       fail(ErrorKind::failed, "verify host key of", where,
@@ -137,7 +141,8 @@ void authenticate(ssh_session s, const SshOptions& opts, const std::string& user
     fail(ErrorKind::failed, "authenticate as " + user + " to", where, ssh_get_error(s));
   fail(ErrorKind::failed, "authenticate as " + user + " to", where,
        fmt::format("no key was accepted (tried {}ssh-agent and the identity files of the ssh "
-                   "config){}", opts.identity ? opts.identity->native() + ", " : "",
+                   "config){}",
+                   opts.identity ? opts.identity->native() + ", " : "",
                    rc == SSH_AUTH_PARTIAL ? "; the server wants a further method" : ""));
 }
 
@@ -184,8 +189,7 @@ struct SshChannelStream::Impl {
       int n = ssh_channel_read_nonblocking(channel.get(), buf.data(), buf.size(), 1);
       if (n <= 0) return;
       stderr_tail.append(buf.data(), static_cast<std::size_t>(n));
-      if (stderr_tail.size() > kStderrKeep)
-        stderr_tail.erase(0, stderr_tail.size() - kStderrKeep);
+      if (stderr_tail.size() > kStderrKeep) stderr_tail.erase(0, stderr_tail.size() - kStderrKeep);
     }
   }
 
@@ -240,10 +244,18 @@ struct SshChannelStream::Impl {
 SshChannelStream::SshChannelStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SshChannelStream::~SshChannelStream() = default;
 
-const std::string& SshChannelStream::peer() const { return impl_->peer; }
-const std::string& SshChannelStream::endpoint() const { return impl_->endpoint; }
-std::uint64_t SshChannelStream::bytes_sent() const { return impl_->sent; }
-std::uint64_t SshChannelStream::bytes_received() const { return impl_->received; }
+const std::string& SshChannelStream::peer() const {
+  return impl_->peer;
+}
+const std::string& SshChannelStream::endpoint() const {
+  return impl_->endpoint;
+}
+std::uint64_t SshChannelStream::bytes_sent() const {
+  return impl_->sent;
+}
+std::uint64_t SshChannelStream::bytes_received() const {
+  return impl_->received;
+}
 
 std::string SshChannelStream::stderr_tail() const {
   std::lock_guard lock(impl_->mu);
@@ -295,7 +307,8 @@ std::size_t SshChannelStream::read_some(std::span<std::byte> buf) {
 void SshChannelStream::write_all(std::span<const std::byte> data) {
   auto& d = *impl_;
   std::unique_lock lock(d.mu);
-  if (d.write_closed) fail(ErrorKind::failed, "write to", d.where, "stream already closed for writing");
+  if (d.write_closed)
+    fail(ErrorKind::failed, "write to", d.where, "stream already closed for writing");
   while (!data.empty()) {
     d.drain_stderr_locked();
     auto chunk = static_cast<std::uint32_t>(std::min(data.size(), kWriteChunk));

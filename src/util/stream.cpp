@@ -1,8 +1,8 @@
 #include "coffer/util/stream.hpp"
 
-#include <cerrno>
 #include <poll.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/signals.hpp"
@@ -24,7 +24,8 @@ FdStream::FdStream(UniqueFd in, UniqueFd out, std::string peer)
   out_ = owned_out_.get();
 }
 
-FdStream::FdStream(int in, int out, std::string peer) : in_(in), out_(out), peer_(std::move(peer)) {}
+FdStream::FdStream(int in, int out, std::string peer)
+    : in_(in), out_(out), peer_(std::move(peer)) {}
 
 namespace {
 // Waits until `fd` is ready, checking the interrupt flag at least every second: a signal may

@@ -1,9 +1,9 @@
 #include "coffer/util/units.hpp"
 
+#include <fmt/format.h>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fmt/format.h>
 
 #include "coffer/util/error.hpp"
 
@@ -30,11 +30,24 @@ std::uint64_t parse_size(std::string_view text, std::string_view what) {
   if (!suffix.empty()) {
     if (suffix.size() != 1) bad("has an unknown unit (use K, M, G or T)");
     switch (suffix[0]) {
-      case 'k': case 'K': mult = 1024.0; break;
-      case 'm': case 'M': mult = 1024.0 * 1024; break;
-      case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
-      case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
-      default: bad("has an unknown unit (use K, M, G or T)");
+      case 'k':
+      case 'K':
+        mult = 1024.0;
+        break;
+      case 'm':
+      case 'M':
+        mult = 1024.0 * 1024;
+        break;
+      case 'g':
+      case 'G':
+        mult = 1024.0 * 1024 * 1024;
+        break;
+      case 't':
+      case 'T':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        break;
+      default:
+        bad("has an unknown unit (use K, M, G or T)");
     }
   }
   double bytes = value * mult;

@@ -1,20 +1,20 @@
 #include "sshd.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <netinet/in.h>
-#include <pwd.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <thread>
-#include <unistd.h>
 
 #include "coffer/util/fd.hpp"
 
@@ -138,10 +138,10 @@ bool Sshd::try_start() {
 
   SpawnOptions spawn;
   spawn.null_stdin = true;
-  server_ = std::make_unique<Process>(
-      std::vector<std::string>{kSshd, "-D", "-E", log_.native(), "-f",
-                               (dir_ / "sshd/sshd_config").native()},
-      spawn);
+  server_ =
+      std::make_unique<Process>(std::vector<std::string>{kSshd, "-D", "-E", log_.native(), "-f",
+                                                         (dir_ / "sshd/sshd_config").native()},
+                                spawn);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     if (port_accepts(port_)) return true;
@@ -191,7 +191,9 @@ std::string Sshd::add_forced_command(const std::string& command) {
   return alias;
 }
 
-fs::path Sshd::make_unauthorized_key(const std::string& name) { return new_key(name); }
+fs::path Sshd::make_unauthorized_key(const std::string& name) {
+  return new_key(name);
+}
 
 int Sshd::kill_connections() {
   if (!server_) return 0;
@@ -237,7 +239,9 @@ void SshdEnvironment::SetUp() {
   ::unsetenv("SSH_AUTH_SOCK");
 }
 
-void SshdEnvironment::TearDown() { shared_sshd().reset(); }
+void SshdEnvironment::TearDown() {
+  shared_sshd().reset();
+}
 
 Sshd& SshdEnvironment::sshd() {
   if (!shared_sshd()) throw std::runtime_error("SshdEnvironment is not registered or not set up");

@@ -7,8 +7,8 @@
 // binary (SshdEnvironment), so handshakes, not server starts, are the cost per test.
 #pragma once
 
-#include <filesystem>
 #include <gtest/gtest.h>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,9 +28,9 @@ class Sshd {
   Sshd& operator=(const Sshd&) = delete;
 
   int port() const { return port_; }
-  const std::filesystem::path& home() const { return home_; }        // client HOME
-  const std::string& alias() const { return alias_; }                // "coffer-test"
-  const std::string& user() const { return user_; }                  // the local user (root)
+  const std::filesystem::path& home() const { return home_; }  // client HOME
+  const std::string& alias() const { return alias_; }          // "coffer-test"
+  const std::string& user() const { return user_; }            // the local user (root)
   std::filesystem::path known_hosts() const { return home_ / ".ssh/known_hosts"; }
   std::filesystem::path ssh_config() const { return home_ / ".ssh/config"; }
   std::filesystem::path identity() const { return home_ / ".ssh/coffer_test_key"; }

@@ -1,11 +1,11 @@
 #include "temp_dir.hpp"
 
+#include <sys/stat.h>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <sys/stat.h>
 
 namespace coffer::test {
 
@@ -22,8 +22,7 @@ TempDir::~TempDir() {
   for (auto it = std::filesystem::recursive_directory_iterator(
            path_, std::filesystem::directory_options::skip_permission_denied, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec))
-      ::chmod(it->path().c_str(), 0700);
+    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
   }
   std::filesystem::remove_all(path_, ec);
 }

@@ -1,15 +1,15 @@
 #include "tree_compare.hpp"
 
-#include <algorithm>
-#include <cerrno>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <map>
-#include <set>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <set>
 
 #include "file_hash.hpp"
 
@@ -21,8 +21,10 @@ namespace {
 std::string shown(const std::string& rel) {
   std::string out;
   for (unsigned char c : rel) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') out += static_cast<char>(c);
-    else out += fmt::format("\\x{:02x}", c);
+    if (c >= 0x20 && c < 0x7f && c != '\\')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("\\x{:02x}", c);
   }
   return rel.empty() ? "." : out;
 }
@@ -51,7 +53,8 @@ std::map<std::string, std::string> xattrs(const fs::path& p) {
     pos += static_cast<ssize_t>(name.size()) + 1;
     std::vector<char> value(65536);
     ssize_t v = ::lgetxattr(p.c_str(), name.c_str(), value.data(), value.size());
-    out[name] = v < 0 ? std::string("<error>") : std::string(value.data(), static_cast<std::size_t>(v));
+    out[name] =
+        v < 0 ? std::string("<error>") : std::string(value.data(), static_cast<std::size_t>(v));
   }
   return out;
 }
@@ -76,13 +79,20 @@ std::vector<std::pair<off_t, off_t>> data_map(const fs::path& p) {
 
 std::string type_name(mode_t m) {
   switch (m & S_IFMT) {
-    case S_IFREG: return "file";
-    case S_IFDIR: return "directory";
-    case S_IFLNK: return "symlink";
-    case S_IFIFO: return "fifo";
-    case S_IFSOCK: return "socket";
-    case S_IFCHR: return "char device";
-    case S_IFBLK: return "block device";
+    case S_IFREG:
+      return "file";
+    case S_IFDIR:
+      return "directory";
+    case S_IFLNK:
+      return "symlink";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFSOCK:
+      return "socket";
+    case S_IFCHR:
+      return "char device";
+    case S_IFBLK:
+      return "block device";
   }
   return "unknown";
 }
@@ -99,7 +109,9 @@ void compare_entry(const fs::path& ep, const fs::path& ap, const std::string& re
   };
   diff("type", type_name(e.st_mode), type_name(a.st_mode));
   if ((e.st_mode & S_IFMT) != (a.st_mode & S_IFMT)) return;
-  if (!S_ISLNK(e.st_mode)) diff("mode", fmt::format("{:04o}", e.st_mode & 07777), fmt::format("{:04o}", a.st_mode & 07777));
+  if (!S_ISLNK(e.st_mode))
+    diff("mode", fmt::format("{:04o}", e.st_mode & 07777),
+         fmt::format("{:04o}", a.st_mode & 07777));
   if (o.owners) {
     diff("uid", std::to_string(e.st_uid), std::to_string(a.st_uid));
     diff("gid", std::to_string(e.st_gid), std::to_string(a.st_gid));

@@ -12,9 +12,9 @@
 namespace coffer::test {
 
 struct CompareOptions {
-  bool owners = true;        // false when the copy was made without root
-  bool holes = true;         // data/hole layout of files that are sparse in `expected`
-  bool root_metadata = true; // also compare the two roots' own metadata
+  bool owners = true;         // false when the copy was made without root
+  bool holes = true;          // data/hole layout of files that are sparse in `expected`
+  bool root_metadata = true;  // also compare the two roots' own metadata
 };
 
 // Every difference as one line ("a/b: mode 0644 != 0600"); empty when the trees are equal.

@@ -1,9 +1,9 @@
 // The nightly chain and the vault/replication boundary, with real dm-crypt.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <csignal>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
+#include <nlohmann/json.hpp>
 
 #include "coffer/util/process.hpp"
 
@@ -34,10 +34,9 @@ TEST(Chain, RunBacksUpClosesReplicatesAndVerifies) {
   write_sample_tree(src);
   write_text(v.dir() / "coffer.toml",
              "runtime_dir = \"" + v.runtime().native() + "\"\n[vault]\nimage = \"" +
-                 v.image().native() + "\"\nmount = \"" + v.mount().native() +
-                 "\"\nkey_file = \"" + v.key().native() + "\"\n[[source]]\nname = \"a\"\npath = \"" +
-                 src.native() + "\"\n[[target]]\nname = \"c\"\ndest = \"" +
-                 (v.dir() / "C").native() + "\"\n");
+                 v.image().native() + "\"\nmount = \"" + v.mount().native() + "\"\nkey_file = \"" +
+                 v.key().native() + "\"\n[[source]]\nname = \"a\"\npath = \"" + src.native() +
+                 "\"\n[[target]]\nname = \"c\"\ndest = \"" + (v.dir() / "C").native() + "\"\n");
   std::vector<std::string> env{"COFFER_CONFIG=" + (v.dir() / "coffer.toml").native()};
   RunResult r = run_coffer({"--json", "run", "--verify"}, {}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;

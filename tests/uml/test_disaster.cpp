@@ -58,8 +58,9 @@ TEST(Disaster, DISABLED_EverythingBackFromCWithThePassphraseOnly) {
   write_text(dir / "coffer.toml",
              "runtime_dir = \"" + v.runtime().native() + "\"\n[vault]\nimage = \"" +
                  v.image().native() + "\"\nmount = \"" + v.mount().native() + "\"\nkey_file = \"" +
-                 v.key().native() + "\"\n[retention]\nlast = 10\n[[source]]\nname = \"a\"\npath = \"" +
-                 src.native() + "\"\n[[target]]\nname = \"c\"\ndest = \"" + C.native() + "\"\n");
+                 v.key().native() +
+                 "\"\n[retention]\nlast = 10\n[[source]]\nname = \"a\"\npath = \"" + src.native() +
+                 "\"\n[[target]]\nname = \"c\"\ndest = \"" + C.native() + "\"\n");
   const std::vector<std::string> b_env{"COFFER_CONFIG=" + (dir / "coffer.toml").native()};
 
   // Three nights; A as it was at each is kept aside (cp -a: owners, modes, times, xattrs, holes).
@@ -103,12 +104,12 @@ TEST(Disaster, DISABLED_EverythingBackFromCWithThePassphraseOnly) {
   EXPECT_EQ(hash_file(img), hash_file(C / "image"));
 
   const std::filesystem::path mnt = dir / "new" / "mnt";
-  RunResult o = run_coffer(
-      {"vault", "open", img.native(), "--passphrase-file", v.passphrase().native(), "--mount",
-       mnt.native()},
-      {}, bare);
+  RunResult o = run_coffer({"vault", "open", img.native(), "--passphrase-file",
+                            v.passphrase().native(), "--mount", mnt.native()},
+                           {}, bare);
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  RunResult latest = run_coffer({"restore", mnt.native(), "latest", (dir / "R.3").native()}, {}, bare);
+  RunResult latest =
+      run_coffer({"restore", mnt.native(), "latest", (dir / "R.3").native()}, {}, bare);
   EXPECT_EQ(latest.exit_code, 0) << latest.err;
   RunResult oldest =
       run_coffer({"restore", mnt.native(), "a/" + snaps[0], (dir / "R.1").native()}, {}, bare);
@@ -119,10 +120,10 @@ TEST(Disaster, DISABLED_EverythingBackFromCWithThePassphraseOnly) {
   expect_same(dir / "A.1", dir / "R.1");
 
   // The one-step form, through the reader (no dm-crypt): the middle night.
-  RunResult one = run_coffer({"replica", "fetch", C.native(), (dir / "new" / "again.img").native(),
-                              "--passphrase-file", v.passphrase().native(), "--restore",
-                              "a/" + snaps[1], (dir / "R.2").native()},
-                             {}, bare);
+  RunResult one = run_coffer(
+      {"replica", "fetch", C.native(), (dir / "new" / "again.img").native(), "--passphrase-file",
+       v.passphrase().native(), "--restore", "a/" + snaps[1], (dir / "R.2").native()},
+      {}, bare);
   ASSERT_EQ(one.exit_code, 0) << one.err << one.out;
   expect_same(dir / "A.2", dir / "R.2");
 }

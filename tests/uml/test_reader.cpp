@@ -118,7 +118,8 @@ TEST(Reader, ClosedVaultReadsLikeDmCryptAndRestoresExactlyAsNobody) {
   fs::create_directory(out);
   // A tmpfs inside UML: on hostfs every new file belongs to the host user running UML (root),
   // so nobody could not enter the 0700 directories it has just made.
-  run_checked({"mount", "-t", "tmpfs", "-o", "mode=0777", "tmpfs", out.native()}, "mount", out.native());
+  run_checked({"mount", "-t", "tmpfs", "-o", "mode=0777", "tmpfs", out.native()}, "mount",
+              out.native());
   struct Unmount {
     fs::path p;
     ~Unmount() { run_process({"umount", p.native()}); }

@@ -1,11 +1,11 @@
 // The vault through the real binary, with real dm-crypt (inside UML where the host has none).
-#include <csignal>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
+#include <nlohmann/json.hpp>
 
 #include "coffer/util/fd.hpp"
 #include "coffer/util/process.hpp"
@@ -15,7 +15,6 @@
 
 using namespace coffer;
 using namespace coffer::test;
-
 
 TEST(Vault, CreateWriteCloseReopenWithKeyAndPassphrase) {
   VaultFixture v;
@@ -43,12 +42,13 @@ TEST(Vault, CreateWriteCloseReopenWithKeyAndPassphrase) {
   EXPECT_EQ(v.status()["open"], false);
   EXPECT_FALSE(std::filesystem::exists("/dev/mapper/" + v.mapping()));
 
-  RunResult r = v.coffer({"vault", "open", v.image(), "--passphrase-file", v.passphrase(),
-                          "--mount", v.mount()});
+  RunResult r = v.coffer(
+      {"vault", "open", v.image(), "--passphrase-file", v.passphrase(), "--mount", v.mount()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(tree_digest(v.mount()), before);
   // Hard link and sparseness survive inside the vault.
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ::stat((v.mount() / "data/plain.txt").c_str(), &a);
   ::stat((v.mount() / "data/hardlink.txt").c_str(), &b);
   EXPECT_EQ(a.st_ino, b.st_ino);
@@ -72,7 +72,8 @@ TEST(Vault, WrongSecretsExit12AndChangeNothing) {
            {"vault", "open", v.image(), "--key-file", v.dir() / "wrong-key"},
            {"vault", "open", v.image(), "--key-file", v.dir() / "wrong-key", "--passphrase-file",
             v.dir() / "wrong-pass"},
-           {"vault", "grow", v.image(), "--size", "256M", "--passphrase-file", v.dir() / "wrong-pass"},
+           {"vault", "grow", v.image(), "--size", "256M", "--passphrase-file",
+            v.dir() / "wrong-pass"},
            {"vault", "add-key", v.image(), "--passphrase-file", v.dir() / "wrong-pass",
             "--new-passphrase-file", v.passphrase()}}) {
     RunResult r = v.coffer(args);
@@ -121,7 +122,8 @@ TEST(Vault, DamagedOrTruncatedHeaderIsAClearErrorAndNothingChanges) {
     UniqueFd fd = open_fd(v.dir() / "damaged.img", O_WRONLY);
     std::string junk(64, '#');
     pwrite_all(fd.get(), std::as_bytes(std::span(junk)), 4096 + 16, v.dir() / "damaged.img");
-    pwrite_all(fd.get(), std::as_bytes(std::span(junk)), 16384 + 4096 + 16, v.dir() / "damaged.img");
+    pwrite_all(fd.get(), std::as_bytes(std::span(junk)), 16384 + 4096 + 16,
+               v.dir() / "damaged.img");
   }
   std::string hash = hash_file(v.dir() / "damaged.img");
   RunResult r = v.coffer({"vault", "open", v.dir() / "damaged.img", "--key-file", v.key()});

@@ -1,12 +1,12 @@
 // Crashes, signals, idle stability, growing and key slots of a vault, through the real binary.
-#include <csignal>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <csignal>
+#include <nlohmann/json.hpp>
 
 #include "coffer/util/fd.hpp"
 #include "coffer/util/process.hpp"
@@ -19,7 +19,6 @@ using namespace coffer::test;
 
 namespace {
 
-
 // Starts `coffer vault open` and sends `sig` the moment its dm-crypt mapping appears, i.e.
 // while it is mounting. Returns the exit code of the killed process.
 int signal_open_while_mounting(const VaultFixture& v, int sig) {
@@ -30,9 +29,9 @@ int signal_open_while_mounting(const VaultFixture& v, int sig) {
   opts.null_stdin = true;
   opts.pipe_stderr = true;
   opts.env_overrides = {"COFFER_RUNTIME_DIR=" + v.runtime().native()};
-  Process open({coffer_bin(), "vault", "open", v.image(), "--key-file", v.key(), "--mount",
-                v.mount()},
-               opts);
+  Process open(
+      {coffer_bin(), "vault", "open", v.image(), "--key-file", v.key(), "--mount", v.mount()},
+      opts);
   alignas(inotify_event) char buf[4096];
   for (bool seen = false; !seen;) {
     pollfd p{in.get(), POLLIN, 0};
@@ -72,7 +71,8 @@ TEST(VaultCrash, KillNineWhileMountingThenOpenRecovers) {
       continue;
     }
     if (s["stale"] == true) ++stale_seen;
-    RunResult r = v.coffer({"vault", "open", v.image(), "--key-file", v.key(), "--mount", v.mount()});
+    RunResult r =
+        v.coffer({"vault", "open", v.image(), "--key-file", v.key(), "--mount", v.mount()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(tree_digest(v.mount()), before);
     v.close();
@@ -169,13 +169,15 @@ TEST(VaultKeys, AddRemoveHeaderBackupAndNeverTheLastSlot) {
   VaultFixture v;
   v.create();
   write_text(v.dir() / "second", "second passphrase\n", 0600);
-  std::vector<std::string> add{"vault", "add-key", v.image(), "--key-file", v.key(),
-                               "--new-passphrase-file", v.dir() / "second"};
+  std::vector<std::string> add{"vault",           "add-key", v.image(),
+                               "--key-file",      v.key(),   "--new-passphrase-file",
+                               v.dir() / "second"};
   add.insert(add.end(), kFastKdf.begin(), kFastKdf.end());
   RunResult r = v.coffer(add);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(v.status()["keyslots"].size(), 3u);
-  r = v.coffer({"vault", "open", v.image(), "--passphrase-file", v.dir() / "second", "--mount", v.mount()});
+  r = v.coffer(
+      {"vault", "open", v.image(), "--passphrase-file", v.dir() / "second", "--mount", v.mount()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   v.close();
   // Remove the slot the second passphrase opens; it no longer opens the vault.

@@ -1,9 +1,9 @@
 #include "vault_fixture.hpp"
 
-#include <algorithm>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include "coffer/util/fd.hpp"
 #include "file_hash.hpp"
@@ -20,8 +20,11 @@ RunResult VaultFixture::coffer(const std::vector<std::string>& args) const {
 }
 
 void VaultFixture::create(const std::string& size) const {
-  std::vector<std::string> args{"vault", "create", image(), "--size", size,
-                                "--generate-key-file", key(), "--passphrase-file", passphrase()};
+  std::vector<std::string> args{"vault",     "create",
+                                image(),     "--size",
+                                size,        "--generate-key-file",
+                                key(),       "--passphrase-file",
+                                passphrase()};
   args.insert(args.end(), kFastKdf.begin(), kFastKdf.end());
   RunResult r = coffer(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -65,9 +68,12 @@ std::vector<std::pair<std::string, std::string>> tree_digest(const std::filesyst
        it != std::filesystem::recursive_directory_iterator(); ++it) {
     std::string rel = std::filesystem::relative(it->path(), root).native();
     if (rel == "lost+found" || rel.rfind("lost+found/", 0) == 0) continue;
-    if (it->is_symlink()) out.emplace_back(rel, "symlink:" + std::filesystem::read_symlink(it->path()).native());
-    else if (it->is_regular_file()) out.emplace_back(rel, hash_file(it->path()));
-    else if (it->is_directory()) out.emplace_back(rel, "dir");
+    if (it->is_symlink())
+      out.emplace_back(rel, "symlink:" + std::filesystem::read_symlink(it->path()).native());
+    else if (it->is_regular_file())
+      out.emplace_back(rel, hash_file(it->path()));
+    else if (it->is_directory())
+      out.emplace_back(rel, "dir");
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -14,7 +14,7 @@ namespace coffer::test {
 
 // Low argon2id cost so UML (slow, little memory) unlocks in a second. Users see these options
 // too; production keeps the benchmarked defaults.
-inline const std::vector<std::string> kFastKdf = {"--kdf-memory", "4M", "--kdf-iterations", "4",
+inline const std::vector<std::string> kFastKdf = {"--kdf-memory",   "4M", "--kdf-iterations", "4",
                                                   "--kdf-parallel", "1"};
 
 class VaultFixture {

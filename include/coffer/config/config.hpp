@@ -64,8 +64,8 @@ struct Report {
   std::filesystem::path prometheus_textfile;
   // `coffer status`: a source or target whose last success is older is stale (warn: exit 1,
   // crit: exit 2).
-  CalendarDuration warn_after{0, 0, 1, 2};   // 1 day 2 hours
-  CalendarDuration crit_after{0, 0, 2, 0};   // 2 days
+  CalendarDuration warn_after{0, 0, 1, 2};  // 1 day 2 hours
+  CalendarDuration crit_after{0, 0, 2, 0};  // 2 days
 };
 
 struct Config {

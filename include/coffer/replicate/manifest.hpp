@@ -33,9 +33,7 @@ struct ManifestHeader {
   Id16 replica_id{};                    // random per target, chosen by B
   Id16 luks_uuid{};                     // the vault's LUKS2 UUID
 
-  std::uint64_t block_count() const {
-    return (image_size + block_size - 1) / block_size;
-  }
+  std::uint64_t block_count() const { return (image_size + block_size - 1) / block_size; }
   friend bool operator==(const ManifestHeader&, const ManifestHeader&) = default;
 };
 

@@ -40,10 +40,10 @@ void refuse_open_vault(const VaultFacts& vault);
 
 // One replication target: where, how its blocks are cut, how the helper is started.
 struct TargetSpec {
-  std::string name;                 // names B's state directory
-  std::string dest;                 // local DIR or [user@]host:DIR
+  std::string name;  // names B's state directory
+  std::string dest;  // local DIR or [user@]host:DIR
   std::uint32_t block_size = kDefaultBlockSize;
-  std::string remote_command;       // program (and options) that starts coffer on C
+  std::string remote_command;  // program (and options) that starts coffer on C
   SshOptions ssh;
 };
 
@@ -58,7 +58,8 @@ void refuse_replica_as_source(const std::filesystem::path& image, const TargetSp
 std::uint32_t check_block_size(std::uint64_t size);
 
 // B's state directory for `target` of `image`.
-std::filesystem::path target_state_dir(const std::filesystem::path& image, const std::string& target);
+std::filesystem::path target_state_dir(const std::filesystem::path& image,
+                                       const std::string& target);
 
 struct ReplicateOptions {
   VaultFacts vault;
@@ -84,15 +85,15 @@ struct ReplicateResult {
   std::int64_t time = 0;
   std::uint64_t image_size = 0;
   std::uint32_t block_size = 0;
-  std::uint64_t blocks = 0;            // detection blocks in the image
+  std::uint64_t blocks = 0;  // detection blocks in the image
   std::uint64_t blocks_changed = 0;
-  std::uint64_t bytes_changed = 0;     // data uploaded (zero runs excluded)
-  std::uint64_t bytes_zeroed = 0;      // runs that became zeros, sent without data
-  std::uint64_t records_resumed = 0;   // records kept from an interrupted upload
+  std::uint64_t bytes_changed = 0;    // data uploaded (zero runs excluded)
+  std::uint64_t bytes_zeroed = 0;     // runs that became zeros, sent without data
+  std::uint64_t records_resumed = 0;  // records kept from an interrupted upload
   std::uint64_t bytes_resumed = 0;
-  std::uint64_t bytes_sent = 0;        // protocol bytes B wrote to the link
+  std::uint64_t bytes_sent = 0;  // protocol bytes B wrote to the link
   std::uint64_t bytes_received = 0;
-  bool full_compare = false;           // no usable digest: every block was strong-hashed
+  bool full_compare = false;  // no usable digest: every block was strong-hashed
   std::optional<std::uint64_t> recovered_generation;  // C finished an earlier commit first
   double seconds = 0;
 };
@@ -111,19 +112,19 @@ struct GenerationInfo {
 struct StatusReport {
   std::string target, dest;
   std::filesystem::path state_dir;
-  bool recorded = false;            // B has committed at least one generation there
+  bool recorded = false;  // B has committed at least one generation there
   GenerationInfo b_record;
   std::uint32_t block_size = 0;
   std::uint64_t blocks = 0;
-  std::string last_result;          // "ok", "failed: <message>", "" (never ran)
+  std::string last_result;  // "ok", "failed: <message>", "" (never ran)
   std::int64_t last_run_time = 0;
   std::uint64_t last_bytes_sent = 0;
-  std::string last_verify;          // "ok", "failed: ...", ""
+  std::string last_verify;  // "ok", "failed: ...", ""
   bool replica_present = false;
   std::optional<GenerationInfo> c_manifest;
   std::optional<std::uint64_t> c_image_size;
-  bool matches = false;             // C's manifest is the one B recorded
-  std::string mismatch;             // why not, when recorded and present
+  bool matches = false;  // C's manifest is the one B recorded
+  std::string mismatch;  // why not, when recorded and present
   std::optional<std::uint64_t> recovered_generation;
   std::uint64_t partial_bytes = 0;  // an interrupted upload waiting to be resumed
 };
@@ -138,7 +139,7 @@ struct BadBlock {
 
 struct VerifyReport {
   std::string target, dest;
-  std::uint64_t generation = 0;     // the generation C was checked against
+  std::uint64_t generation = 0;  // the generation C was checked against
   std::int64_t time = 0;
   std::uint64_t blocks_checked = 0;
   std::uint64_t blocks_challenged = 0;  // also proven held by C with a fresh nonce

@@ -19,10 +19,10 @@ std::string_view result_name(Result r);
 Result parse_result(std::string_view name);  // unknown text: failed
 
 struct SourceRun {
-  std::string name, path;      // path as configured: local or [user@]host:PATH
+  std::string name, path;  // path as configured: local or [user@]host:PATH
   Result result = Result::ok;
-  std::string error;           // the failure's one line, empty on success
-  std::string snapshot;        // the snapshot made this run (UTC name), empty if none
+  std::string error;             // the failure's one line, empty on success
+  std::string snapshot;          // the snapshot made this run (UTC name), empty if none
   std::uint64_t bytes_sent = 0;  // protocol bytes A sent to B this run
   std::uint64_t snapshots = 0;   // complete snapshots of the source after retention
 };

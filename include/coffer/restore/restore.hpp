@@ -47,9 +47,9 @@ const char* action_name(Action a);
 struct RestoreRequest {
   std::filesystem::path repo;
   std::shared_ptr<TreeSource> source;  // where the snapshot is read; null: the repository REPO
-  std::string snapshot;  // spec for resolve_snapshot
-  std::string name;      // --name
-  std::string path;      // inside the snapshot; "" is its root
+  std::string snapshot;                // spec for resolve_snapshot
+  std::string name;                    // --name
+  std::string path;                    // inside the snapshot; "" is its root
   std::filesystem::path target;
   std::vector<std::string> filter_rules;  // "- PATTERN" / "+ PATTERN", first match wins
   bool dry_run = false;

@@ -42,11 +42,11 @@ struct CatalogEntry {
   std::uint64_t size = 0;  // regular files: bytes; symlinks: target length; else 0
   std::int64_t mtime_sec = 0;
   std::uint32_t mtime_nsec = 0;
-  std::uint64_t rdev = 0;             // devices only
-  std::uint64_t xattr_digest = 0;     // 0: no extended attributes (see xattr_digest())
-  std::uint64_t link_group = 0;       // 0: not hard-linked; else shared by the links of one inode
-  std::optional<ContentHash> hash;    // regular files
-  std::string link_target;            // symlinks
+  std::uint64_t rdev = 0;           // devices only
+  std::uint64_t xattr_digest = 0;   // 0: no extended attributes (see xattr_digest())
+  std::uint64_t link_group = 0;     // 0: not hard-linked; else shared by the links of one inode
+  std::optional<ContentHash> hash;  // regular files
+  std::string link_target;          // symlinks
 };
 
 // Catalog text escaping: bytes outside 0x21..0x7e and '\' become \xHH.

@@ -33,9 +33,9 @@ bool valid_host_name(std::string_view name);
 // What the `complete` marker records.
 struct Marker {
   std::string host;
-  std::string name;            // the timestamp directory name
-  std::string source;          // "host:/path" or "/path" as the user gave it
-  std::int64_t started = 0;    // unix seconds
+  std::string name;          // the timestamp directory name
+  std::string source;        // "host:/path" or "/path" as the user gave it
+  std::int64_t started = 0;  // unix seconds
   std::int64_t finished = 0;
   std::uint64_t entries = 0;   // catalog lines
   std::uint64_t bytes = 0;     // sum of regular file sizes
@@ -72,8 +72,8 @@ class InProgress {
   InProgress(const InProgress&) = delete;
 
   const std::string& host() const { return host_; }
-  const std::filesystem::path& dir() const { return dir_; }         // .in-progress
-  std::filesystem::path tree() const { return dir_ / "tree"; }      // created empty
+  const std::filesystem::path& dir() const { return dir_; }           // .in-progress
+  std::filesystem::path tree() const { return dir_ / "tree"; }        // created empty
   std::filesystem::path staging() const { return dir_ / "staging"; }  // temporaries
   std::filesystem::path catalog() const { return dir_ / "catalog"; }
   // The partial tree of an interrupted attempt, if any.

@@ -18,9 +18,9 @@
 namespace coffer::transfer {
 
 struct BackupRequest {
-  std::string source;  // local path or [user@]host:PATH
-  std::string repo;    // local directory or [user@]host:DIR
-  std::string name;    // empty: default_snapshot_name(source)
+  std::string source;                     // local path or [user@]host:PATH
+  std::string repo;                       // local directory or [user@]host:DIR
+  std::string name;                       // empty: default_snapshot_name(source)
   std::vector<std::string> filter_rules;  // "- PATTERN" / "+ PATTERN", first match wins
   bool one_file_system = false;
   std::string remote_command = "coffer";  // split like a shell would; "agent" is appended

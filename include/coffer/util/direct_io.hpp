@@ -61,7 +61,8 @@ class DirectAppender {
  public:
   // `fd` is open for writing (used for truncation, and for every write without O_DIRECT);
   // appending starts at byte `end`, and the file beyond it is discarded.
-  DirectAppender(int fd, std::filesystem::path shown, std::uint64_t end, Io io = Io::direct_if_possible);
+  DirectAppender(int fd, std::filesystem::path shown, std::uint64_t end,
+                 Io io = Io::direct_if_possible);
   void append(std::span<const std::byte> data);
   // Everything appended is in the file (not yet durable: fsync `fd` for that).
   void flush();

@@ -15,13 +15,13 @@ namespace coffer {
 
 // What went wrong, in the terms the exit codes of docs/exit-codes.md speak.
 enum class ErrorKind {
-  failed,        // any error: I/O, a library, a remote side
-  usage,         // bad command line or configuration
-  missing,       // the vault or the replica does not exist
-  locked,        // another run holds the lock
-  bad_key,       // wrong key file or passphrase
-  integrity,     // data did not match its digest or MAC
-  interrupted,   // SIGINT/SIGTERM arrived
+  failed,       // any error: I/O, a library, a remote side
+  usage,        // bad command line or configuration
+  missing,      // the vault or the replica does not exist
+  locked,       // another run holds the lock
+  bad_key,      // wrong key file or passphrase
+  integrity,    // data did not match its digest or MAC
+  interrupted,  // SIGINT/SIGTERM arrived
 };
 
 class Error : public std::runtime_error {

@@ -1,11 +1,11 @@
 // A move-only file descriptor and the few I/O loops everything else builds on.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <filesystem>
 #include <span>
 #include <string>
-#include <sys/types.h>
 
 namespace coffer {
 

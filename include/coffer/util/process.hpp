@@ -2,10 +2,10 @@
 // argument is ever interpreted by /bin/sh.
 #pragma once
 
+#include <sys/types.h>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <vector>
 
 #include "coffer/util/fd.hpp"
@@ -13,10 +13,10 @@
 namespace coffer {
 
 struct SpawnOptions {
-  bool pipe_stdin = false;   // parent writes to stdin_fd()
-  bool pipe_stdout = false;  // parent reads stdout_fd()
-  bool pipe_stderr = false;  // parent reads stderr_fd()
-  bool null_stdin = false;   // child reads /dev/null (when not piped)
+  bool pipe_stdin = false;                 // parent writes to stdin_fd()
+  bool pipe_stdout = false;                // parent reads stdout_fd()
+  bool pipe_stderr = false;                // parent reads stderr_fd()
+  bool null_stdin = false;                 // child reads /dev/null (when not piped)
   std::vector<std::string> env_overrides;  // "NAME=value" added to or replacing the environment
 };
 

@@ -1,12 +1,12 @@
 #include "source_tree.hpp"
 
 #include <fcntl.h>
-#include <fstream>
-#include <random>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <fstream>
+#include <random>
 
 #include "coffer/snapshot/layout.hpp"
 #include "temp_dir.hpp"
@@ -27,7 +27,8 @@ void set_time(const fs::path& p, std::int64_t sec, long nsec) {
 }
 
 // A POSIX ACL in its xattr form: version 2, then (tag u16, perm u16, id u32) entries.
-std::string acl(std::initializer_list<std::tuple<std::uint16_t, std::uint16_t, std::uint32_t>> entries) {
+std::string acl(
+    std::initializer_list<std::tuple<std::uint16_t, std::uint16_t, std::uint32_t>> entries) {
   std::string out;
   auto put = [&out](std::uint32_t v, int bytes) {
     for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -42,7 +43,8 @@ std::string acl(std::initializer_list<std::tuple<std::uint16_t, std::uint16_t, s
 }
 
 void set_xattr(const fs::path& p, const std::string& name, const std::string& value) {
-  check(::lsetxattr(p.c_str(), name.c_str(), value.data(), value.size(), 0) == 0, "setxattr " + name);
+  check(::lsetxattr(p.c_str(), name.c_str(), value.data(), value.size(), 0) == 0,
+        "setxattr " + name);
 }
 
 }  // namespace
@@ -92,16 +94,23 @@ void make_fidelity_tree(const fs::path& r) {
   write_text(r / "hard-a", "shared inode");
   fs::create_hard_link(r / "hard-a", r / "dir/hard-b");
   fs::create_hard_link(r / "hard-a", r / "dir/sub/hard-c");
-  // xattrs and ACLs (system.posix_acl_*: ACL_USER_OBJ 1, USER 2, GROUP_OBJ 4, MASK 0x10, OTHER 0x20).
+  // xattrs and ACLs (system.posix_acl_*: ACL_USER_OBJ 1, USER 2, GROUP_OBJ 4, MASK 0x10, OTHER
+  // 0x20).
   set_xattr(r / "plain.txt", "user.comment", "hello");
   set_xattr(r / "plain.txt", "trusted.secret", std::string("\0\x01\xff", 3));
   set_xattr(r / "dir", "user.on-a-dir", "d");
   write_text(r / "acl-file", "acl", 0640);
   set_xattr(r / "acl-file", "system.posix_acl_access",
-            acl({{0x01, 6, 0xffffffff}, {0x02, 4, 1234}, {0x04, 4, 0xffffffff}, {0x10, 4, 0xffffffff},
+            acl({{0x01, 6, 0xffffffff},
+                 {0x02, 4, 1234},
+                 {0x04, 4, 0xffffffff},
+                 {0x10, 4, 0xffffffff},
                  {0x20, 0, 0xffffffff}}));
   set_xattr(r / "dir/sub", "system.posix_acl_default",
-            acl({{0x01, 7, 0xffffffff}, {0x04, 5, 0xffffffff}, {0x08, 5, 42}, {0x10, 5, 0xffffffff},
+            acl({{0x01, 7, 0xffffffff},
+                 {0x04, 5, 0xffffffff},
+                 {0x08, 5, 42},
+                 {0x10, 5, 0xffffffff},
                  {0x20, 0, 0xffffffff}}));
   // Sparse files: holes at the start, middle and end.
   {
@@ -109,12 +118,15 @@ void make_fidelity_tree(const fs::path& r) {
     check(fd >= 0, "create sparse");
     check(::ftruncate(fd, 12 << 20) == 0, "truncate sparse");
     std::string block(8192, 'S');
-    check(::pwrite(fd, block.data(), block.size(), 1 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
-    check(::pwrite(fd, block.data(), block.size(), 9 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
+    check(::pwrite(fd, block.data(), block.size(), 1 << 20) == static_cast<ssize_t>(block.size()),
+          "pwrite");
+    check(::pwrite(fd, block.data(), block.size(), 9 << 20) == static_cast<ssize_t>(block.size()),
+          "pwrite");
     ::close(fd);
     fd = ::open((r / "sparse-tail-data").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     check(fd >= 0, "create sparse");
-    check(::pwrite(fd, block.data(), block.size(), 6 << 20) == static_cast<ssize_t>(block.size()), "pwrite");
+    check(::pwrite(fd, block.data(), block.size(), 6 << 20) == static_cast<ssize_t>(block.size()),
+          "pwrite");
     ::close(fd);
   }
   // Nanosecond times, children before their directories (creating a child changes them).
@@ -132,7 +144,8 @@ void make_fidelity_tree(const fs::path& r) {
 
 std::uint64_t make_bulk_tree(const fs::path& root, int count, std::size_t size, unsigned seed) {
   for (int i = 0; i < count; ++i)
-    write_random(root / ("d" + std::to_string(i % 7)) / ("file" + std::to_string(i)), size, seed + static_cast<unsigned>(i));
+    write_random(root / ("d" + std::to_string(i % 7)) / ("file" + std::to_string(i)), size,
+                 seed + static_cast<unsigned>(i));
   return static_cast<std::uint64_t>(count) * size;
 }
 
@@ -168,8 +181,8 @@ std::vector<std::string> regular_files(const fs::path& root) {
 int count_regular(const fs::path& root) {
   int n = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec))
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
     if (it->is_regular_file(ec) && !it->is_symlink(ec)) ++n;
   return n;
 }

@@ -15,7 +15,8 @@ namespace coffer::test {
 // Everything the backup must keep. Needs root (owners, devices, trusted.* xattrs).
 void make_fidelity_tree(const std::filesystem::path& root);
 // `count` files of `size` random bytes spread over a few directories; returns total bytes.
-std::uint64_t make_bulk_tree(const std::filesystem::path& root, int count, std::size_t size, unsigned seed);
+std::uint64_t make_bulk_tree(const std::filesystem::path& root, int count, std::size_t size,
+                             unsigned seed);
 void write_random(const std::filesystem::path& p, std::size_t size, unsigned seed);
 
 // The {"type":"backup"} object of a `coffer --json backup` run (empty if absent).

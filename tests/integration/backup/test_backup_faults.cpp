@@ -1,10 +1,10 @@
 // What a backup does when the source moves under it or the agent dies: warnings and exit 3,
 // an in-progress snapshot that the next run resumes without sending finished files again.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <chrono>
 #include <csignal>
 #include <fstream>
-#include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <thread>
 
 #include "coffer/snapshot/layout.hpp"
@@ -114,7 +114,8 @@ TEST(BackupFaults, KilledAgentLeavesNoSnapshotAndTheNextRunResumes) {
   const std::size_t size = 256 * 1024;
   std::uint64_t total = make_bulk_tree(t / "src", files, size, 11);
   fs::create_directories(t / "repo");
-  Process p({coffer_bin(), "backup", (t / "src").native(), (t / "repo").native(), "--name", "k"}, quiet_pipes());
+  Process p({coffer_bin(), "backup", (t / "src").native(), (t / "repo").native(), "--name", "k"},
+            quiet_pipes());
   fs::path partial = t / "repo/hosts/k/.in-progress/tree";
   bool reached = wait_until(p, [&] { return count_regular(partial) >= files / 4; });
   pid_t agent = first_child(p.pid());
@@ -129,12 +130,14 @@ TEST(BackupFaults, KilledAgentLeavesNoSnapshotAndTheNextRunResumes) {
   ASSERT_GE(finished, files / 4);
   ASSERT_LT(finished, files) << "the agent was killed too late to test a resume";
 
-  auto r = run_coffer({"--json", "backup", (t / "src").native(), (t / "repo").native(), "--name", "k"});
+  auto r =
+      run_coffer({"--json", "backup", (t / "src").native(), (t / "repo").native(), "--name", "k"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = backup_json(r);
   EXPECT_GE(j["resumed"].get<int>(), finished);
   EXPECT_EQ(j["data_files"].get<int>(), files - j["resumed"].get<int>());
-  EXPECT_LT(j["bytes_to_receiver"].get<std::uint64_t>(), total - static_cast<std::uint64_t>(finished) * size + 65536);
+  EXPECT_LT(j["bytes_to_receiver"].get<std::uint64_t>(),
+            total - static_cast<std::uint64_t>(finished) * size + 65536);
   auto diffs = compare_trees(t / "src", latest_tree(t / "repo", "k"));
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
   EXPECT_FALSE(fs::exists(t / "repo/hosts/k/.in-progress"));
@@ -154,7 +157,8 @@ TEST(BackupFaults, UnreadableDirectoryIsReportedNotFatal) {
   auto probe = coffer::run_process(coffer::split_command(as_nobody + " --version"));
   if (probe.exit_code != 0)
     GTEST_SKIP() << "nobody cannot run " << coffer_bin() << " here: " << probe.err;
-  auto r = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--remote-command", as_nobody});
+  auto r = run_coffer(
+      {"backup", (t / "src").native(), (t / "repo").native(), "--remote-command", as_nobody});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("secret"), std::string::npos) << r.err;
   fs::path tree = latest_tree(t / "repo", "src");

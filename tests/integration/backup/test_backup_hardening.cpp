@@ -159,7 +159,8 @@ TEST(BackupExclude, AnExcludeThatMatchesEverythingIsRefusedLikeAnEmptySource) {
   fs::create_directories(t / "repo");
   for (const char* pattern : {"*", "/*"}) {
     SCOPED_TRACE(pattern);
-    auto r = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--exclude", pattern});
+    auto r =
+        run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--exclude", pattern});
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.err.find("excluded"), std::string::npos) << r.err;
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
@@ -167,8 +168,8 @@ TEST(BackupExclude, AnExcludeThatMatchesEverythingIsRefusedLikeAnEmptySource) {
     EXPECT_FALSE(fs::exists(t / "repo/hosts/src/.in-progress"));
   }
   // What is left after the filter decides: one file kept is a snapshot.
-  auto kept = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--include", "a",
-                          "--exclude", "*"});
+  auto kept = run_coffer(
+      {"backup", (t / "src").native(), (t / "repo").native(), "--include", "a", "--exclude", "*"});
   ASSERT_EQ(kept.exit_code, 0) << kept.err;
   EXPECT_EQ(coffer::snapshot::list_complete(t / "repo", "src").size(), 1u);
 }

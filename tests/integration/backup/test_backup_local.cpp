@@ -1,12 +1,12 @@
 // coffer backup with a local SOURCE: B runs its own `coffer agent` over a pipe.
+#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <cerrno>
-#include <cstring>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
-#include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include "coffer/snapshot/catalog.hpp"
 #include "coffer/snapshot/layout.hpp"
@@ -22,7 +22,7 @@ using namespace coffer::test;
 
 namespace {
 ino_t inode(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   ::lstat(p.c_str(), &st);
   return st.st_ino;
 }
@@ -49,7 +49,8 @@ TEST(BackupLocal, SnapshotEqualsTheSourceInEveryField) {
     ASSERT_TRUE(e->hash);
     // Files with holes have the block form, which skips zero blocks (docs/formats/catalog.md).
     EXPECT_EQ(coffer::to_hex(e->hash->data(), e->hash->size()),
-              e->hash->blocks ? hash_file_blocks(tree / p) : hash_file(tree / p)) << p;
+              e->hash->blocks ? hash_file_blocks(tree / p) : hash_file(tree / p))
+        << p;
     EXPECT_EQ(e->hash->blocks, p.rfind("sparse", 0) == 0) << p;
   }
   EXPECT_NE(cat.find("hard-a")->link_group, 0u);
@@ -66,15 +67,19 @@ TEST(BackupLocal, SecondRunWithoutChangesLinksEveryFile) {
   make_fidelity_tree(t / "src");
   make_bulk_tree(t / "src/bulk", 50, 20000, 7);
   fs::create_directories(t / "repo");
-  ASSERT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "h"}).exit_code, 0);
-  auto r = run_coffer({"--json", "backup", (t / "src").native(), (t / "repo").native(), "--name", "h"});
+  ASSERT_EQ(
+      run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "h"}).exit_code,
+      0);
+  auto r =
+      run_coffer({"--json", "backup", (t / "src").native(), (t / "repo").native(), "--name", "h"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = backup_json(r);
   fs::path prev = previous_tree(t / "repo", "h"), cur = latest_tree(t / "repo", "h");
   ASSERT_FALSE(prev.empty());
   ASSERT_NE(prev, cur);
   auto files = regular_files(t / "src");
-  for (const auto& p : files) EXPECT_EQ(inode(prev / p), inode(cur / p)) << p << " is not a hard link";
+  for (const auto& p : files)
+    EXPECT_EQ(inode(prev / p), inode(cur / p)) << p << " is not a hard link";
   EXPECT_EQ(j["data_files"], 0);
   EXPECT_EQ(j["delta_files"], 0);
   EXPECT_EQ(j["copied"], 0);
@@ -111,8 +116,9 @@ TEST(BackupLocal, ChangedFilesTravelAsDeltasAndMetadataChangesAreLocalCopies) {
   EXPECT_LT(j["bytes_to_receiver"].get<std::uint64_t>(), 50000u + 20000u);
   fs::path prev = previous_tree(t / "repo", "src"), cur = latest_tree(t / "repo", "src");
   EXPECT_NE(inode(prev / "meta"), inode(cur / "meta"));  // a copy: the old snapshot keeps its mode
-  EXPECT_EQ(fs::status(prev / "meta").permissions(), fs::perms::owner_read | fs::perms::owner_write |
-                                                         fs::perms::group_read | fs::perms::others_read);
+  EXPECT_EQ(fs::status(prev / "meta").permissions(),
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                fs::perms::others_read);
   EXPECT_FALSE(fs::exists(cur / "gone"));
   EXPECT_TRUE(fs::exists(prev / "gone"));
   auto diffs = compare_trees(t / "src", cur);
@@ -129,8 +135,9 @@ TEST(BackupLocal, ExcludeIncludeAndExcludeFrom) {
   write_text(t / "src/b.txt", "x");
   write_text(t / "rules", "# logs\n- *.log\n");
   fs::create_directories(t / "repo");
-  auto r = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--include", "keep.tmp",
-                       "--exclude", "*.tmp", "--exclude", "cache/", "--exclude-from", (t / "rules").native()});
+  auto r = run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--include",
+                       "keep.tmp", "--exclude", "*.tmp", "--exclude", "cache/", "--exclude-from",
+                       (t / "rules").native()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto got = list_tree(latest_tree(t / "repo", "src"));
   EXPECT_EQ(got, (std::vector<std::string>{"b.txt", "keep.tmp", "sub", "sub/cache"}));
@@ -159,7 +166,9 @@ TEST(BackupLocal, MissingRepositoryAndBadNameAreErrors) {
   write_text(t / "src/f", "x");
   EXPECT_EQ(run_coffer({"backup", (t / "src").native(), (t / "nope").native()}).exit_code, 10);
   fs::create_directories(t / "repo");
-  EXPECT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "../x"}).exit_code, 2);
+  EXPECT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native(), "--name", "../x"})
+                .exit_code,
+            2);
 }
 
 TEST(BackupLocal, FullLinkCountFallsBackToACopy) {
@@ -213,7 +222,7 @@ TEST(BackupLocal, AnXattrOrAclChangeAloneIsALocalCopy) {
   ASSERT_EQ(run_coffer({"backup", (t / "src").native(), (t / "repo").native()}).exit_code, 0);
   ASSERT_EQ(::lsetxattr((t / "src/tagged").c_str(), "user.tag", "v2", 2, 0), 0);
   timespec keep[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
-  struct stat st{};
+  struct stat st {};
   ::lstat((t / "src/tagged").c_str(), &st);
   keep[1] = st.st_mtim;
   ::utimensat(AT_FDCWD, (t / "src/tagged").c_str(), keep, AT_SYMLINK_NOFOLLOW);
@@ -227,6 +236,8 @@ TEST(BackupLocal, AnXattrOrAclChangeAloneIsALocalCopy) {
   auto diffs = compare_trees(t / "src", latest_tree(t / "repo", "src"));
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
   char v[8] = {};
-  EXPECT_LT(::lgetxattr((previous_tree(t / "repo", "src") / "tagged").c_str(), "user.tag", v, sizeof v), 0)
+  EXPECT_LT(
+      ::lgetxattr((previous_tree(t / "repo", "src") / "tagged").c_str(), "user.tag", v, sizeof v),
+      0)
       << "the previous snapshot must keep its old xattrs";
 }

@@ -1,8 +1,8 @@
 // Pull (B starts the agent on A) and push (A starts the agent on B) over a real sshd on a
 // loopback port; a forced-command agent; a connection killed in the middle of a run.
-#include <chrono>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <chrono>
 #include <thread>
 
 #include "coffer/snapshot/layout.hpp"
@@ -24,10 +24,12 @@ coffer::RunResult coffer_ssh(std::vector<std::string> args) {
   return run_coffer(args, {}, SshdEnvironment::sshd().env());
 }
 
-std::string remote(const std::string& alias, const fs::path& p) { return alias + ":" + p.native(); }
+std::string remote(const std::string& alias, const fs::path& p) {
+  return alias + ":" + p.native();
+}
 
 ino_t inode(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   ::lstat(p.c_str(), &st);
   return st.st_ino;
 }
@@ -46,10 +48,12 @@ TEST(BackupSsh, PullIsExactAndASecondPullLinksEverything) {
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
 
   // No sleep: a second snapshot within the same second takes the next second's name.
-  auto again = coffer_ssh({"--json", "backup", remote(sshd.alias(), t / "src"), (t / "repo").native()});
+  auto again =
+      coffer_ssh({"--json", "backup", remote(sshd.alias(), t / "src"), (t / "repo").native()});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   ASSERT_EQ(coffer::snapshot::list_complete(t / "repo", sshd.alias()).size(), 2u);
-  fs::path prev = previous_tree(t / "repo", sshd.alias()), cur = latest_tree(t / "repo", sshd.alias());
+  fs::path prev = previous_tree(t / "repo", sshd.alias()),
+           cur = latest_tree(t / "repo", sshd.alias());
   ASSERT_NE(prev, cur);
   for (const auto& p : regular_files(t / "src")) EXPECT_EQ(inode(prev / p), inode(cur / p)) << p;
   EXPECT_EQ(backup_json(again)["data_files"], 0);
@@ -76,15 +80,18 @@ TEST(BackupSsh, ForcedCommandAgentSendsOnlyWhatItAllows) {
   write_text(t / "allowed/src/f", "x");
   write_text(t / "other/f", "x");
   fs::create_directories(t / "repo");
-  std::string alias =
-      sshd.add_forced_command(coffer_bin() + " agent --send-only --allow " + (t / "allowed").native());
-  auto ok = coffer_ssh({"backup", remote(alias, t / "allowed/src"), (t / "repo").native(), "--name", "f"});
+  std::string alias = sshd.add_forced_command(coffer_bin() + " agent --send-only --allow " +
+                                              (t / "allowed").native());
+  auto ok = coffer_ssh(
+      {"backup", remote(alias, t / "allowed/src"), (t / "repo").native(), "--name", "f"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(list_tree(latest_tree(t / "repo", "f")), std::vector<std::string>{"f"});
-  auto outside = coffer_ssh({"backup", remote(alias, t / "other"), (t / "repo").native(), "--name", "o"});
+  auto outside =
+      coffer_ssh({"backup", remote(alias, t / "other"), (t / "repo").native(), "--name", "o"});
   EXPECT_EQ(outside.exit_code, 1);
   EXPECT_NE(outside.err.find("--allow"), std::string::npos) << outside.err;
-  auto push = coffer_ssh({"backup", (t / "other").native(), remote(alias, t / "repo"), "--name", "p"});
+  auto push =
+      coffer_ssh({"backup", (t / "other").native(), remote(alias, t / "repo"), "--name", "p"});
   EXPECT_EQ(push.exit_code, 1);
   EXPECT_NE(push.err.find("only sends"), std::string::npos) << push.err;
   EXPECT_TRUE(coffer::snapshot::list_complete(t / "repo", "o").empty());
@@ -100,8 +107,9 @@ TEST(BackupSsh, LostConnectionIsResumedWithoutResendingFinishedFiles) {
   fs::create_directories(t / "repo");
   std::vector<std::string> argv{"/usr/bin/env"};
   for (const auto& e : sshd.env()) argv.push_back(e);
-  argv.insert(argv.end(), {coffer_bin(), "backup", remote(sshd.alias(), t / "src"), (t / "repo").native(),
-                           "--name", "lost", "--remote-command", coffer_bin()});
+  argv.insert(argv.end(),
+              {coffer_bin(), "backup", remote(sshd.alias(), t / "src"), (t / "repo").native(),
+               "--name", "lost", "--remote-command", coffer_bin()});
   coffer::SpawnOptions so;
   so.null_stdin = true;
   so.pipe_stdout = true;
@@ -118,11 +126,13 @@ TEST(BackupSsh, LostConnectionIsResumedWithoutResendingFinishedFiles) {
   int finished = count_regular(partial);
   ASSERT_GE(finished, files / 4);
   ASSERT_LT(finished, files);
-  auto r = coffer_ssh({"--json", "backup", remote(sshd.alias(), t / "src"), (t / "repo").native(), "--name", "lost"});
+  auto r = coffer_ssh({"--json", "backup", remote(sshd.alias(), t / "src"), (t / "repo").native(),
+                       "--name", "lost"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = backup_json(r);
   EXPECT_GE(j["resumed"].get<int>(), finished);
-  EXPECT_LT(j["bytes_to_receiver"].get<std::uint64_t>(), total - static_cast<std::uint64_t>(finished) * size + 65536);
+  EXPECT_LT(j["bytes_to_receiver"].get<std::uint64_t>(),
+            total - static_cast<std::uint64_t>(finished) * size + 65536);
   auto diffs = compare_trees(t / "src", latest_tree(t / "repo", "lost"));
   EXPECT_TRUE(diffs.empty()) << join_lines(diffs);
 }

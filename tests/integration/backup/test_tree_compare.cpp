@@ -31,7 +31,8 @@ TEST(TreeCompare, SeesEveryKindOfDifference) {
   TempDir t;
   make_fidelity_tree(t / "a");
   copy_tree(t / "a", t / "b");
-  ASSERT_TRUE(compare_trees(t / "a", t / "b").empty()) << join_lines(compare_trees(t / "a", t / "b"));
+  ASSERT_TRUE(compare_trees(t / "a", t / "b").empty())
+      << join_lines(compare_trees(t / "a", t / "b"));
   struct Case {
     const char* what;
     std::function<void(const fs::path&)> change;
@@ -39,30 +40,40 @@ TEST(TreeCompare, SeesEveryKindOfDifference) {
   std::vector<Case> cases = {
       {"mode", [](const fs::path& b) { ::chmod((b / "dir/setuid").c_str(), 0755); }},
       {"uid", [](const fs::path& b) { ::lchown((b / "owned").c_str(), 1, -1); }},
-      {"mtime", [](const fs::path& b) {
+      {"mtime",
+       [](const fs::path& b) {
          timespec ts[2] = {{0, UTIME_OMIT}, {1600000000, 1}};
          ::utimensat(AT_FDCWD, (b / "plain.txt").c_str(), ts, AT_SYMLINK_NOFOLLOW);
        }},
-      {"content", [](const fs::path& b) {
+      {"content",
+       [](const fs::path& b) {
          int fd = ::open((b / "dir/random.bin").c_str(), O_WRONLY);
          ::pwrite(fd, "!", 1, 5);
          ::close(fd);
        }},
-      {"xattrs", [](const fs::path& b) { ::lremovexattr((b / "acl-file").c_str(), "system.posix_acl_access"); }},
-      {"target", [](const fs::path& b) {
+      {"xattrs",
+       [](const fs::path& b) {
+         ::lremovexattr((b / "acl-file").c_str(), "system.posix_acl_access");
+       }},
+      {"target",
+       [](const fs::path& b) {
          fs::remove(b / "dangling");
          fs::create_symlink("elsewhere", b / "dangling");
        }},
-      {"data extents", [](const fs::path& b) {
-         auto r = coffer::run_process({"cp", "--sparse=never", (b / "sparse").native(), (b / "sparse.tmp").native()});
+      {"data extents",
+       [](const fs::path& b) {
+         auto r = coffer::run_process(
+             {"cp", "--sparse=never", (b / "sparse").native(), (b / "sparse.tmp").native()});
          fs::rename(b / "sparse.tmp", b / "sparse");
        }},
-      {"hard link", [](const fs::path& b) {
+      {"hard link",
+       [](const fs::path& b) {
          fs::copy_file(b / "hard-a", b / "hard-a.tmp");
          fs::rename(b / "hard-a.tmp", b / "dir/hard-b");
        }},
       {"missing", [](const fs::path& b) { fs::remove(b / "empty"); }},
-      {"type", [](const fs::path& b) {
+      {"type",
+       [](const fs::path& b) {
          fs::remove(b / "fifo");
          write_text(b / "fifo", "");
        }},

@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+#include <csignal>
 #include "coffer/util/fd.hpp"
 #include "coffer/util/process.hpp"
-#include <csignal>
-#include <unistd.h>
 #include "file_hash.hpp"
 #include "run_coffer.hpp"
 #include "temp_dir.hpp"
@@ -27,10 +27,11 @@ class Cli : public ::testing::Test {
   std::filesystem::path make_luks() {
     std::filesystem::path img = dir_ / "vault.img";
     run_checked({"truncate", "-s", "40M", img}, "make", "image");
-    run_checked({"cryptsetup", "luksFormat", "-q", "--type", "luks2", "--sector-size", "4096",
-                 "--pbkdf", "argon2id", "--pbkdf-memory", "4096", "--pbkdf-force-iterations", "4",
-                 "--pbkdf-parallel", "1", "--key-file", dir_ / "pass", "--keyfile-size", "16",
-                 img},
+    run_checked({"cryptsetup",  "luksFormat",       "-q",   "--type",
+                 "luks2",       "--sector-size",    "4096", "--pbkdf",
+                 "argon2id",    "--pbkdf-memory",   "4096", "--pbkdf-force-iterations",
+                 "4",           "--pbkdf-parallel", "1",    "--key-file",
+                 dir_ / "pass", "--keyfile-size",   "16",   img},
                 "luksFormat", img.native());
     return img;
   }
@@ -69,11 +70,13 @@ TEST_F(Cli, ConfigCheckNamesLineAndKey) {
   RunResult r = coffer({"-c", COFFER_SOURCE_DIR "/contrib/config/coffer.toml", "config", "check"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   write_text(dir_ / "bad.toml",
-             "[vault]\nimage = \"/srv/v.img\"\n\n[retention]\ndaily = 7\ndaly = 3\n[[target]]\nname = \"c\"\n");
+             "[vault]\nimage = \"/srv/v.img\"\n\n[retention]\ndaily = 7\ndaly = "
+             "3\n[[target]]\nname = \"c\"\n");
   r = coffer({"-c", dir_ / "bad.toml", "config", "check"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("bad.toml:6: retention.daly: unknown key"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("bad.toml:7: target[0].dest: missing required key"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bad.toml:7: target[0].dest: missing required key"), std::string::npos)
+      << r.err;
   write_text(dir_ / "syntax.toml", "[vault\nimage = 1\n");
   r = coffer({"config", "check"}, {"COFFER_CONFIG=" + (dir_ / "syntax.toml").native()});
   EXPECT_EQ(r.exit_code, 2);
@@ -119,8 +122,7 @@ TEST_F(Cli, KeySlotsOnARealLuksHeader) {
              {"CREDENTIALS_DIRECTORY=" + (dir_ / "creds").native()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(slots(img), 2u);
-  r = coffer({"vault", "remove-key", img},
-             {"COFFER_PASSPHRASE_FILE=" + (dir_ / "pass2").native()});
+  r = coffer({"vault", "remove-key", img}, {"COFFER_PASSPHRASE_FILE=" + (dir_ / "pass2").native()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(slots(img), 1u);
   hash = hash_file(img);
@@ -144,9 +146,9 @@ TEST_F(Cli, SecondCommandOnALockedVaultExits11NamingThePid) {
   opts.null_stdin = true;
   opts.pipe_stdout = true;
   // flock(1) holds the lock and prints when it has it.
-  Process holder({"flock", (dir_ / "run" / (mapping + ".lock")).native(), "sh", "-c",
-                  "echo held; sleep 30"},
-                 opts);
+  Process holder(
+      {"flock", (dir_ / "run" / (mapping + ".lock")).native(), "sh", "-c", "echo held; sleep 30"},
+      opts);
   char buf[8];
   ASSERT_GT(::read(holder.stdout_fd().get(), buf, sizeof buf), 0);
   RunResult r = coffer({"vault", "add-key", img, "--passphrase-file", dir_ / "pass",
@@ -160,8 +162,8 @@ TEST_F(Cli, VaultCreateWithoutDeviceMapperFailsCleanly) {
   if (std::filesystem::exists("/proc/misc") &&
       read_file("/proc/misc").find("device-mapper") != std::string::npos)
     GTEST_SKIP() << "this kernel has device-mapper; tests/uml covers create";
-  RunResult r = coffer({"vault", "create", dir_ / "new.img", "--size", "64M", "--passphrase-file",
-                        dir_ / "pass"});
+  RunResult r = coffer(
+      {"vault", "create", dir_ / "new.img", "--size", "64M", "--passphrase-file", dir_ / "pass"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("device-mapper"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "new.img"));

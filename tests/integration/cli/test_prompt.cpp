@@ -1,13 +1,13 @@
 // The passphrase prompt on a real pseudo-terminal: it is read without echo, and repeated and
 // compared when a new passphrase is set.
-#include <cerrno>
-#include <chrono>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
+#include <chrono>
+#include <nlohmann/json.hpp>
 
 #include "coffer/util/process.hpp"
 #include "run_coffer.hpp"
@@ -75,10 +75,11 @@ TEST(Prompt, PassphraseIsReadFromTheTerminalWithoutEcho) {
                "--key-file", dir / "pass", "--keyfile-size", "14", img},
               "luksFormat", img.native());
   // add-key with no key options: asks for the existing passphrase, then the new one twice.
-  PtyRun r = run_on_pty({"/usr/bin/env", "COFFER_CONFIG=", "COFFER_RUNTIME_DIR=" + (dir / "run").native(),
-                         coffer_bin(), "vault", "add-key", img.native(), "--kdf-memory", "4M",
-                         "--kdf-iterations", "4", "--kdf-parallel", "1"},
-                        {"typed secret 1", "second secret", "second secret"});
+  PtyRun r =
+      run_on_pty({"/usr/bin/env", "COFFER_CONFIG=", "COFFER_RUNTIME_DIR=" + (dir / "run").native(),
+                  coffer_bin(), "vault", "add-key", img.native(), "--kdf-memory", "4M",
+                  "--kdf-iterations", "4", "--kdf-parallel", "1"},
+                 {"typed secret 1", "second secret", "second secret"});
   EXPECT_EQ(r.exit_code, 0) << r.screen;
   EXPECT_NE(r.screen.find("Passphrase for"), std::string::npos) << r.screen;
   EXPECT_NE(r.screen.find("Repeat passphrase"), std::string::npos) << r.screen;
@@ -86,8 +87,9 @@ TEST(Prompt, PassphraseIsReadFromTheTerminalWithoutEcho) {
   EXPECT_EQ(r.screen.find("second secret"), std::string::npos) << "echoed: " << r.screen;
   // The new passphrase opens a slot.
   write_text(dir / "second", "second secret\n", 0600);
-  RunResult check = run_coffer({"vault", "remove-key", img, "--passphrase-file", dir / "second"},
-                               {}, {"COFFER_CONFIG=", "COFFER_RUNTIME_DIR=" + (dir / "run").native()});
+  RunResult check =
+      run_coffer({"vault", "remove-key", img, "--passphrase-file", dir / "second"}, {},
+                 {"COFFER_CONFIG=", "COFFER_RUNTIME_DIR=" + (dir / "run").native()});
   EXPECT_EQ(check.exit_code, 0) << check.err;
 
   // Two different new passphrases: refused, nothing added.

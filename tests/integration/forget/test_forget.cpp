@@ -189,7 +189,9 @@ TEST(Snapshots, ShowWhatEachSnapshotAdds) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = json_lines(r, "snapshot");
   ASSERT_EQ(lines.size(), 3u);
-  auto added = [&](int i) { return lines[static_cast<std::size_t>(i)]["added_bytes"].get<std::uint64_t>(); };
+  auto added = [&](int i) {
+    return lines[static_cast<std::size_t>(i)]["added_bytes"].get<std::uint64_t>();
+  };
   EXPECT_GE(added(0), 1u << 20);
   EXPECT_LT(added(1), 1u << 19) << "the shared 1 MiB file is not added again";
   EXPECT_GE(added(2), 2u << 20);

@@ -97,10 +97,28 @@ void make_vault_image(const fs::path& content, const fs::path& plain, std::uint6
   write_text(key, kImageKey, 0644);
   run_checked({"truncate", "-s", std::to_string(fs_bytes + kImageHeader), image.native()}, "make",
               image.native());
-  run_checked({"cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--sector-size",
-               "4096", "--cipher", "aes-xts-plain64", "--key-size", "512", "--pbkdf", "argon2id",
-               "--pbkdf-memory", "4096", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "1",
-               "--key-file", key.native(), image.native()},
+  run_checked({"cryptsetup",
+               "luksFormat",
+               "--batch-mode",
+               "--type",
+               "luks2",
+               "--sector-size",
+               "4096",
+               "--cipher",
+               "aes-xts-plain64",
+               "--key-size",
+               "512",
+               "--pbkdf",
+               "argon2id",
+               "--pbkdf-memory",
+               "4096",
+               "--pbkdf-force-iterations",
+               "4",
+               "--pbkdf-parallel",
+               "1",
+               "--key-file",
+               key.native(),
+               image.native()},
               "luksFormat", image.native());
   encrypt_plain(plain, image);
   ::chmod(image.c_str(), 0644);

@@ -12,8 +12,8 @@
 #include "coffer/util/fd.hpp"
 #include "coffer/util/process.hpp"
 #include "file_hash.hpp"
-#include "run_coffer.hpp"
 #include "reader_fixture.hpp"
+#include "run_coffer.hpp"
 #include "temp_dir.hpp"
 
 using namespace coffer;

@@ -25,8 +25,7 @@ namespace coffer::test {
 namespace {
 namespace fs = std::filesystem;
 
-[[maybe_unused]] auto* const sshd_env =
-    ::testing::AddGlobalTestEnvironment(new SshdEnvironment);
+[[maybe_unused]] auto* const sshd_env = ::testing::AddGlobalTestEnvironment(new SshdEnvironment);
 
 std::string join_lines(const std::vector<std::string>& v) {
   std::string out;
@@ -85,9 +84,7 @@ struct World {
     EXPECT_TRUE(std::regex_search(out, m, std::regex("located at block ([0-9]+)"))) << out;
     return kImageHeader + std::stoull(m[1]) * 4096;
   }
-  std::string tree(const std::string& path) const {
-    return "/hosts/a/" + snap2 + "/tree/" + path;
-  }
+  std::string tree(const std::string& path) const { return "/hosts/a/" + snap2 + "/tree/" + path; }
   std::string debugfs(const std::string& request) const {
     RunResult r = run_process({"debugfs", "-R", request, plain.native()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -153,9 +150,8 @@ TEST(ImageSource, RestoreOptionsHold) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(out));
   EXPECT_NE(r.out.find("would restore"), std::string::npos) << r.out;
-  r = w.coffer(
-      {"restore", w.image.native(), "latest", out.native(), "--exclude", "filler", "--exclude",
-       "sparse"});
+  r = w.coffer({"restore", w.image.native(), "latest", out.native(), "--exclude", "filler",
+                "--exclude", "sparse"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(out / "filler"));
   EXPECT_FALSE(fs::exists(out / "sparse"));
@@ -173,7 +169,8 @@ TEST(ImageSource, RestoreOptionsHold) {
   EXPECT_EQ(read_file(out / "plain.txt"), "changed\n");
   EXPECT_NE(r.out.find("updated   plain.txt"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("unchanged big/one.bin"), std::string::npos) << r.out;
-  for (const auto& name : entries_of(out)) EXPECT_EQ(name.find(".coffer-restore"), std::string::npos);
+  for (const auto& name : entries_of(out))
+    EXPECT_EQ(name.find(".coffer-restore"), std::string::npos);
 }
 
 TEST(ImageSource, LsFindDiffReadTheImagesCatalogs) {
@@ -194,8 +191,8 @@ TEST(ImageSource, LsFindDiffReadTheImagesCatalogs) {
 TEST(ReplicaSource, OneFileFromALocalReplicaFetchesLittle) {
   World& w = world();
   TempDir t;
-  RunResult r = w.coffer(
-      {"--json", "restore", w.C.native(), "latest:big/one.bin", (t / "one").native()});
+  RunResult r =
+      w.coffer({"--json", "restore", w.C.native(), "latest:big/one.bin", (t / "one").native()});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_EQ(hash_file(t / "one" / "one.bin"), hash_file(w.src2 / "big" / "one.bin"));
   std::uint64_t bytes = fetched_bytes(r);
@@ -231,16 +228,15 @@ TEST(ReplicaSource, OverSshRestoresOneFileFromC) {
   std::vector<std::string> env = w.env;
   for (const auto& e : SshdEnvironment::sshd().env()) env.push_back(e);
   std::string source = SshdEnvironment::sshd().alias() + ":" + w.C.native();
-  RunResult r = run_coffer({"--json", "restore", source, "latest:big/one.bin",
-                            (t / "one").native(), "--key-file", w.key.native(),
-                            "--remote-command", coffer_bin()},
+  RunResult r = run_coffer({"--json", "restore", source, "latest:big/one.bin", (t / "one").native(),
+                            "--key-file", w.key.native(), "--remote-command", coffer_bin()},
                            {}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_EQ(hash_file(t / "one" / "one.bin"), hash_file(w.src2 / "big" / "one.bin"));
   EXPECT_LE(fetched_bytes(r), 4 * kMiB);
-  r = run_coffer({"ls", source, "latest:big", "--key-file", w.key.native(), "--remote-command",
-                  coffer_bin()},
-                 {}, env);
+  r = run_coffer(
+      {"ls", source, "latest:big", "--key-file", w.key.native(), "--remote-command", coffer_bin()},
+      {}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("big/one.bin"), std::string::npos) << r.out;
 }
@@ -256,15 +252,13 @@ TEST(ReplicaSource, TamperingOnCExits13AndRestoresNothingFromTheBadBlock) {
   TempDir t;
   {
     Tamper bad(w.C / "image", w.data_offset("big/one.bin", 100));
-    RunResult r =
-        w.coffer({"restore", w.C.native(), "latest:big/one.bin", (t / "data").native()});
+    RunResult r = w.coffer({"restore", w.C.native(), "latest:big/one.bin", (t / "data").native()});
     expect_refused(r, t / "data");
     EXPECT_NE(r.err.find("offset"), std::string::npos) << r.err;
   }
   {
     Tamper bad(w.C / "image", w.inode_offset("big/one.bin") + 100);
-    RunResult r =
-        w.coffer({"restore", w.C.native(), "latest:big/one.bin", (t / "inode").native()});
+    RunResult r = w.coffer({"restore", w.C.native(), "latest:big/one.bin", (t / "inode").native()});
     expect_refused(r, t / "inode");
   }
   {
@@ -300,11 +294,10 @@ TEST(ImageSource, RefusesJournalRecoveryAndUnknownFeatures) {
   EXPECT_NE(r.err.find("journal recovery"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("coffer vault open"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(t / "o1"));
-  run_checked({"debugfs", "-w", "-R", "feature -needs_recovery dirdata", plain.native()},
-              "debugfs", plain.native());
+  run_checked({"debugfs", "-w", "-R", "feature -needs_recovery dirdata", plain.native()}, "debugfs",
+              plain.native());
   make_vault_image({}, plain, 32 * kMiB, t / "feature.img", t / "k");
-  r = run_coffer({"ls", (t / "feature.img").native(), "latest", "--key-file",
-                  (t / "k").native()});
+  r = run_coffer({"ls", (t / "feature.img").native(), "latest", "--key-file", (t / "k").native()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("does not support"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("coffer vault open"), std::string::npos) << r.err;

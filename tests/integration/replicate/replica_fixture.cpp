@@ -1,13 +1,13 @@
 #include "replica_fixture.hpp"
 
-#include <csignal>
 #include <fcntl.h>
 #include <poll.h>
-#include <random>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
+#include <csignal>
+#include <random>
+#include <thread>
 
 #include "coffer/util/fd.hpp"
 #include "run_coffer.hpp"
@@ -22,15 +22,16 @@ VaultImage make_vault(const std::filesystem::path& dir, const std::string& name,
     UniqueFd fd = open_fd(v.image, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw std::runtime_error("truncate");
   }
-  run_checked({"cryptsetup", "luksFormat", "-q", "--type", "luks2", "--sector-size", "4096", "--pbkdf",
-               "argon2id", "--pbkdf-memory", "8192", "--pbkdf-force-iterations", "4", "--pbkdf-parallel",
-               "1", "--key-file", v.key.native(), v.image.native()},
+  run_checked({"cryptsetup", "luksFormat", "-q", "--type", "luks2", "--sector-size", "4096",
+               "--pbkdf", "argon2id", "--pbkdf-memory", "8192", "--pbkdf-force-iterations", "4",
+               "--pbkdf-parallel", "1", "--key-file", v.key.native(), v.image.native()},
               "luksFormat", v.image.native());
   if (data) write_random(v.image, kLuksHeader, data, seed);
   return v;
 }
 
-void write_random(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length, unsigned seed) {
+void write_random(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length,
+                  unsigned seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::byte> buf(std::min<std::uint64_t>(length, 4 * kMiB));
   UniqueFd fd = open_fd(path, O_WRONLY | O_CREAT, 0600);
@@ -51,8 +52,8 @@ void write_zeros(const std::filesystem::path& path, std::uint64_t offset, std::u
   pwrite_all(fd.get(), zeros, static_cast<off_t>(offset), path);
 }
 
-void copy_range(const std::filesystem::path& from, const std::filesystem::path& to, std::uint64_t offset,
-                std::uint64_t length) {
+void copy_range(const std::filesystem::path& from, const std::filesystem::path& to,
+                std::uint64_t offset, std::uint64_t length) {
   std::vector<std::byte> buf(length);
   UniqueFd in = open_fd(from, O_RDONLY), out = open_fd(to, O_WRONLY);
   pread_full(in.get(), buf, static_cast<off_t>(offset), from);
@@ -72,7 +73,8 @@ nlohmann::json last_json(const std::string& out, const std::string& type) {
     std::size_t nl = out.find('\n', pos);
     std::string line = out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && (type.empty() || j.value("type", "") == type)) found = j;
+    if (!j.is_discarded() && j.is_object() && (type.empty() || j.value("type", "") == type))
+      found = j;
     if (nl == std::string::npos) break;
     pos = nl + 1;
   }
@@ -100,7 +102,8 @@ bool process_alive(pid_t pid) {
 }
 
 void wait_gone(pid_t pid) {
-  for (int i = 0; i < 500 && process_alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && process_alive(pid); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 DirWatch::DirWatch(const std::filesystem::path& dir, std::uint32_t mask) {
@@ -113,7 +116,8 @@ DirWatch::~DirWatch() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool DirWatch::wait_for(const std::string& name, std::uint32_t mask, std::chrono::milliseconds timeout) {
+bool DirWatch::wait_for(const std::string& name, std::uint32_t mask,
+                        std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   alignas(inotify_event) char buf[8192];
   for (;;) {
@@ -122,7 +126,8 @@ bool DirWatch::wait_for(const std::string& name, std::uint32_t mask, std::chrono
       pending_.erase(pending_.begin());
       if ((m & mask) && n == name) return true;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -153,7 +158,8 @@ RunResult Background::finish() {
     char buf[4096];
     std::string& into = fd == &proc_->stdout_fd() ? r.out : r.err;
     ssize_t n;
-    while ((n = ::read(fd->get(), buf, sizeof buf)) > 0) into.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(fd->get(), buf, sizeof buf)) > 0)
+      into.append(buf, static_cast<std::size_t>(n));
   }
   r.exit_code = proc_->wait();
   return r;
@@ -168,23 +174,32 @@ void ReplicaTest::SetUp() {
 void ReplicaTest::use_paths() {
   // C is the configured target "far", so B's state does not depend on where the test dir is.
   write_text(tmp / "coffer.toml", "[vault]\nimage = \"" + vault.image.native() +
-                                      "\"\n\n[[target]]\nname = \"far\"\ndest = \"" + C.native() + "\"\n");
-  env = {"COFFER_RUNTIME_DIR=" + (tmp / "run").native(), "COFFER_CONFIG=" + (tmp / "coffer.toml").native()};
+                                      "\"\n\n[[target]]\nname = \"far\"\ndest = \"" + C.native() +
+                                      "\"\n");
+  env = {"COFFER_RUNTIME_DIR=" + (tmp / "run").native(),
+         "COFFER_CONFIG=" + (tmp / "coffer.toml").native()};
 }
 
-std::vector<std::string> ReplicaTest::args(std::vector<std::string> a) const { return a; }
+std::vector<std::string> ReplicaTest::args(std::vector<std::string> a) const {
+  return a;
+}
 
-RunResult ReplicaTest::run(const std::vector<std::string>& a) const { return run_coffer(a, {}, env); }
+RunResult ReplicaTest::run(const std::vector<std::string>& a) const {
+  return run_coffer(a, {}, env);
+}
 
 nlohmann::json ReplicaTest::replicate(const std::vector<std::string>& extra) {
-  std::vector<std::string> a{"replicate", "--json", vault.image.native(), C.native(), "--key-file", vault.key.native()};
+  std::vector<std::string> a{"replicate", "--json",     vault.image.native(),
+                             C.native(),  "--key-file", vault.key.native()};
   a.insert(a.end(), extra.begin(), extra.end());
   RunResult r = run(a);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return last_json(r.out, "replicated");
 }
 
-RunResult ReplicaTest::verify() const { return run({"replica", "verify", vault.image.native(), C.native()}); }
+RunResult ReplicaTest::verify() const {
+  return run({"replica", "verify", vault.image.native(), C.native()});
+}
 
 nlohmann::json ReplicaTest::status() const {
   RunResult r = run({"replica", "status", "--json", vault.image.native(), C.native()});

@@ -3,9 +3,9 @@
 // child, and watching C's directory to kill the helper at chosen moments.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <chrono>
 #include <filesystem>
-#include <gtest/gtest.h>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,10 +27,11 @@ struct VaultImage {
 // the header, standing for an ext4 file system written through dm-crypt.
 VaultImage make_vault(const std::filesystem::path& dir, const std::string& name, std::uint64_t size,
                       std::uint64_t data, unsigned seed);
-void write_random(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length, unsigned seed);
+void write_random(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length,
+                  unsigned seed);
 void write_zeros(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length);
-void copy_range(const std::filesystem::path& from, const std::filesystem::path& to, std::uint64_t offset,
-                std::uint64_t length);
+void copy_range(const std::filesystem::path& from, const std::filesystem::path& to,
+                std::uint64_t offset, std::uint64_t length);
 std::uint64_t allocated_bytes(const std::filesystem::path& path);
 // The last line of `out` that parses as a JSON object (of "type" `type`, if given).
 nlohmann::json last_json(const std::string& out, const std::string& type = "");
@@ -55,7 +56,8 @@ class DirWatch {
 // A coffer child still running, for tests that kill it or its helper mid-run.
 class Background {
  public:
-  explicit Background(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+  explicit Background(const std::vector<std::string>& args,
+                      const std::vector<std::string>& env = {});
   pid_t pid() const { return proc_->pid(); }
   void kill(int sig) { proc_->kill(sig); }
   // Collects output and the exit code (128+signal when killed).

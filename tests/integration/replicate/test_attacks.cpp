@@ -37,12 +37,14 @@ class ReplicaAttacks : public ReplicaTest {
     nlohmann::json j = replicate();
     ASSERT_EQ(j["generation"], 3);
     for (const auto& e : std::filesystem::directory_iterator(tmp.path()))
-      std::filesystem::copy(e.path(), into / e.path().filename(), std::filesystem::copy_options::recursive);
+      std::filesystem::copy(e.path(), into / e.path().filename(),
+                            std::filesystem::copy_options::recursive);
   }
 
   void SetUp() override {
     for (const auto& e : std::filesystem::directory_iterator(pristine->path()))
-      std::filesystem::copy(e.path(), tmp / e.path().filename(), std::filesystem::copy_options::recursive);
+      std::filesystem::copy(e.path(), tmp / e.path().filename(),
+                            std::filesystem::copy_options::recursive);
     vault = {tmp / "vault.img", tmp / "vault.key"};
     C = tmp / "C";
     use_paths();
@@ -54,7 +56,8 @@ class ReplicaAttacks : public ReplicaTest {
     RunResult v = verify();
     EXPECT_EQ(v.exit_code, 13) << v.out << v.err;
     EXPECT_NE(v.err.find("bad block at offset " + std::to_string(offset) + " "), std::string::npos)
-        << "offset " << offset << " not named in:\n" << v.err;
+        << "offset " << offset << " not named in:\n"
+        << v.err;
     if (!also.empty()) {
       EXPECT_NE(v.err.find(also), std::string::npos) << v.err;
     }
@@ -62,7 +65,8 @@ class ReplicaAttacks : public ReplicaTest {
 
   void expect_replicate_refused(const std::string& why) {
     std::string before = hash_file(C / "image");
-    RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+    RunResult r =
+        run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
     EXPECT_EQ(r.exit_code, 13) << r.err;
     EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
     EXPECT_EQ(hash_file(C / "image"), before) << "a refused run writes nothing";
@@ -107,13 +111,15 @@ TEST_F(ReplicaAttacks, WholeDirectoryRolledBack) {
 
 TEST_F(ReplicaAttacks, AnotherVaultsReplicaSwappedIn) {
   VaultImage other = make_vault(tmp.path(), "other", 64 * kMiB, 24 * kMiB, 2);
-  RunResult r = run({"replicate", other.image.native(), (tmp / "C2").native(), "--key-file", other.key.native()});
+  RunResult r = run(
+      {"replicate", other.image.native(), (tmp / "C2").native(), "--key-file", other.key.native()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::filesystem::remove_all(C);
   std::filesystem::rename(tmp / "C2", C);
   expect_caught(0, "another vault");
   expect_replicate_refused("another vault");
-  EXPECT_EQ(hash_file(C / "image"), hash_file(other.image)) << "the other vault's replica is untouched";
+  EXPECT_EQ(hash_file(C / "image"), hash_file(other.image))
+      << "the other vault's replica is untouched";
 }
 
 TEST_F(ReplicaAttacks, AnotherReplicaOfTheSameVaultSwappedIn) {
@@ -121,7 +127,10 @@ TEST_F(ReplicaAttacks, AnotherReplicaOfTheSameVaultSwappedIn) {
   write_random(vault.image, kX + 65536, 4096, 30);
   std::filesystem::path C2 = tmp / "C2";
   for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(run({"replicate", vault.image.native(), C2.native(), "--key-file", vault.key.native()}).exit_code, 0);
+    ASSERT_EQ(
+        run({"replicate", vault.image.native(), C2.native(), "--key-file", vault.key.native()})
+            .exit_code,
+        0);
   std::filesystem::remove_all(C);
   std::filesystem::rename(C2, C);
   expect_caught(kX + 65536, "swapped");

@@ -1,9 +1,9 @@
 // Fault injection: the helper or the link is killed during the upload, right after the commit,
 // and during the apply. C must hold generation N, or N plus a committed journal that every next
 // command finishes to exactly N+1; an interrupted upload resumes instead of starting over.
-#include <csignal>
 #include <gtest/gtest.h>
 #include <sys/inotify.h>
+#include <csignal>
 #include <thread>
 
 #include "file_hash.hpp"
@@ -28,8 +28,8 @@ class ReplicateFaults : public ReplicaTest {
   }
 
   std::vector<std::string> replicate_args(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a{"replicate", "--json", vault.image.native(), C.native(), "--key-file",
-                               vault.key.native()};
+    std::vector<std::string> a{"replicate", "--json",     vault.image.native(),
+                               C.native(),  "--key-file", vault.key.native()};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -101,7 +101,8 @@ TEST_F(ReplicateFaults, HelperKilledRightAfterCommit) {
   ASSERT_TRUE(watch.wait_for("journal", IN_MOVED_TO, std::chrono::seconds(30)));
   kill_helper();
   b.finish();
-  ASSERT_TRUE(std::filesystem::exists(C / "journal")) << "the helper finished applying before it was killed";
+  ASSERT_TRUE(std::filesystem::exists(C / "journal"))
+      << "the helper finished applying before it was killed";
   std::string now = hash_file(C / "image");
   EXPECT_NE(now, gen2) << "the image was not yet fully updated";
   // Any command that touches C finishes the committed journal first.
@@ -138,7 +139,8 @@ TEST(ReplicateFirstUpload, InterruptedFirstUploadResumes) {
   VaultImage v = make_vault(tmp.path(), "v", 48 * kMiB, 24 * kMiB, 5);
   std::filesystem::path C = tmp / "C";
   std::vector<std::string> env{"COFFER_RUNTIME_DIR=" + (tmp / "run").native()};
-  std::vector<std::string> a{"replicate", "--json", v.image.native(), C.native(), "--key-file", v.key.native()};
+  std::vector<std::string> a{"replicate", "--json",     v.image.native(),
+                             C.native(),  "--key-file", v.key.native()};
   {
     auto slow = a;
     slow.insert(slow.end(), {"--limit-rate", "16M"});

@@ -37,9 +37,9 @@ class FetchIdentity : public ReplicaTest {
     ASSERT_TRUE(std::filesystem::exists(vault.image.native() + ".coffer/targets/far/state.json"));
   }
   RunResult fetch(const std::filesystem::path& out, const std::filesystem::path& key) const {
-    return run_coffer({"replica", "fetch", "--json", C.native(), out.native(), "--key-file",
-                       key.native()},
-                      {}, bare_env);
+    return run_coffer(
+        {"replica", "fetch", "--json", C.native(), out.native(), "--key-file", key.native()}, {},
+        bare_env);
   }
   void swap_in(const std::filesystem::path& dir) const {
     std::filesystem::remove_all(C);
@@ -52,8 +52,8 @@ class FetchIdentity : public ReplicaTest {
     EXPECT_LT(last_json(r.out, "fetch_failed")["bytes_received"].get<std::uint64_t>(), kMiB)
         << "refused on the manifest, before the header or any data";
     EXPECT_FALSE(std::filesystem::exists(out));
-    EXPECT_FALSE(std::filesystem::exists(out.parent_path() / ("." + out.filename().native() +
-                                                              ".coffer-fetch")));
+    EXPECT_FALSE(std::filesystem::exists(out.parent_path() /
+                                         ("." + out.filename().native() + ".coffer-fetch")));
   }
   std::vector<std::string> bare_env;
   std::string uuid;

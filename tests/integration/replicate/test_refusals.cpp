@@ -14,16 +14,19 @@ using ReplicaRefusals = ReplicaTest;
 
 TEST_F(ReplicaRefusals, DestinationThatIsNotAReplica) {
   write_text(C / "notes.txt", "precious\n");
-  RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+  RunResult r =
+      run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("not a coffer replica: it holds other files: notes.txt"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not a coffer replica: it holds other files: notes.txt"), std::string::npos)
+      << r.err;
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(C)) names.push_back(e.path().filename());
   EXPECT_EQ(names, std::vector<std::string>{"notes.txt"}) << "nothing was written there";
   EXPECT_EQ(read_file(C / "notes.txt"), "precious\n");
   EXPECT_EQ(status()["exit_code"], 10);
   EXPECT_EQ(verify().exit_code, 10);
-  EXPECT_EQ(run({"replica", "status", vault.image.native(), (tmp / "nothing").native()}).exit_code, 10);
+  EXPECT_EQ(run({"replica", "status", vault.image.native(), (tmp / "nothing").native()}).exit_code,
+            10);
 }
 
 TEST_F(ReplicaRefusals, WrongKey) {
@@ -33,8 +36,8 @@ TEST_F(ReplicaRefusals, WrongKey) {
   write_random(vault.image, kLuksHeader, 8 * kMiB, 3);
   // Paced to 8 s of upload: the wrong key must stop it when the key derivation (milliseconds
   // here) ends, not after everything was sent.
-  RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file", (tmp / "wrong.key").native(),
-                     "--limit-rate", "1M"});
+  RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file",
+                     (tmp / "wrong.key").native(), "--limit-rate", "1M"});
   EXPECT_EQ(r.exit_code, 12) << r.err;
   EXPECT_LT(status()["partial_bytes"].get<std::uint64_t>(), 4 * kMiB);
   EXPECT_EQ(hash_file(C / "image"), before);
@@ -51,7 +54,8 @@ TEST_F(ReplicaRefusals, WrongKey) {
 TEST_F(ReplicaRefusals, ReplicaThatDisappeared) {
   replicate();
   std::filesystem::remove_all(C);
-  RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+  RunResult r =
+      run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
   EXPECT_EQ(r.exit_code, 10) << r.err;
   EXPECT_NE(r.err.find("B committed generation 1"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--reseed"), std::string::npos) << r.err;
@@ -67,9 +71,12 @@ TEST_F(ReplicaRefusals, LostStateOnB) {
   std::filesystem::remove_all(vault.image.native() + ".coffer");
   RunResult keyless = verify();
   EXPECT_EQ(keyless.exit_code, 2) << "without B's record only the key can check C: " << keyless.err;
-  RunResult with_key = run({"replica", "verify", vault.image.native(), C.native(), "--key-file", vault.key.native()});
-  EXPECT_EQ(with_key.exit_code, 0) << "C matches its manifest, checked by its MAC\n" << with_key.err;
-  RunResult r = run({"replicate", "--json", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+  RunResult with_key = run(
+      {"replica", "verify", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+  EXPECT_EQ(with_key.exit_code, 0) << "C matches its manifest, checked by its MAC\n"
+                                   << with_key.err;
+  RunResult r = run(
+      {"replicate", "--json", vault.image.native(), C.native(), "--key-file", vault.key.native()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("no record"), std::string::npos) << r.err;
   nlohmann::json j = last_json(r.out);
@@ -83,7 +90,8 @@ TEST_F(ReplicaRefusals, LostStateOnB) {
 TEST_F(ReplicaRefusals, ReplicaInUse) {
   replicate();
   FileLock held(C / "lock");
-  RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+  RunResult r =
+      run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
   EXPECT_EQ(r.exit_code, 11) << r.err;
   EXPECT_NE(r.err.find("locked by pid " + std::to_string(::getpid())), std::string::npos) << r.err;
 }
@@ -114,11 +122,13 @@ TEST_F(ReplicaRefusals, FullDiskOnC) {
   std::string gen1 = hash_file(C / "image");
   // 34 MiB rewritten, 24 of them into holes: 40 + 34 (journal) + 24 (new space) is too much.
   write_random(vault.image, 30 * kMiB, 34 * kMiB, 6);
-  RunResult r = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
+  RunResult r =
+      run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("no space left"), std::string::npos) << r.err;
   EXPECT_EQ(hash_file(C / "image"), gen1) << "C still holds generation 1";
-  EXPECT_FALSE(std::filesystem::exists(C / "journal.partial")) << "the partial upload gave its space back";
+  EXPECT_FALSE(std::filesystem::exists(C / "journal.partial"))
+      << "the partial upload gave its space back";
   EXPECT_FALSE(std::filesystem::exists(C / "journal"));
   EXPECT_EQ(verify().exit_code, 0);
   nlohmann::json st = status();
@@ -129,8 +139,10 @@ TEST_F(ReplicaRefusals, FullDiskOnC) {
 TEST_F(ReplicaRefusals, ThreadsOutOfRangeIsAUsageError) {
   replicate();
   std::string before = hash_file(C / "image");
-  for (std::vector<std::string> cmd : {std::vector<std::string>{"replicate", "--key-file", vault.key.native()},
-                                       {"replica", "verify"}, {"replica", "status"}}) {
+  for (std::vector<std::string> cmd :
+       {std::vector<std::string>{"replicate", "--key-file", vault.key.native()},
+        {"replica", "verify"},
+        {"replica", "status"}}) {
     cmd.insert(cmd.end(), {vault.image.native(), C.native(), "--threads", "50000"});
     RunResult r = run(cmd);
     EXPECT_EQ(r.exit_code, 2) << cmd[0] << ": " << r.err;
@@ -138,7 +150,9 @@ TEST_F(ReplicaRefusals, ThreadsOutOfRangeIsAUsageError) {
     EXPECT_EQ(r.err.find("terminate"), std::string::npos) << r.err;
   }
   EXPECT_EQ(hash_file(C / "image"), before);
-  EXPECT_EQ(run({"replica", "verify", vault.image.native(), C.native(), "--threads", "256"}).exit_code, 0);
+  EXPECT_EQ(
+      run({"replica", "verify", vault.image.native(), C.native(), "--threads", "256"}).exit_code,
+      0);
 }
 
 TEST_F(ReplicaRefusals, PassphraseCommandErrorsNameTheProgramOnly) {
@@ -146,10 +160,10 @@ TEST_F(ReplicaRefusals, PassphraseCommandErrorsNameTheProgramOnly) {
   write_text(tmp / "fails.sh", "#!/bin/sh\necho \"no luck\" >&2\nexit 3\n", 0755);
   for (const std::string& cmd : {"/nonexistent/getpass --token " + secret,
                                  (tmp / "fails.sh").native() + " --token " + secret,
-                                 "/bin/true --token " + secret,
-                                 "/bin/echo '--token " + secret}) {
+                                 "/bin/true --token " + secret, "/bin/echo '--token " + secret}) {
     for (const char* json : {"--json", "-v"}) {
-      RunResult r = run({json, "replicate", vault.image.native(), C.native(), "--passphrase-command", cmd});
+      RunResult r =
+          run({json, "replicate", vault.image.native(), C.native(), "--passphrase-command", cmd});
       EXPECT_NE(r.exit_code, 0) << cmd;
       EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
       EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;

@@ -23,12 +23,14 @@ TEST_F(ReplicateLocal, CopiesOnlyWhatChanged) {
   EXPECT_EQ(same["generation"], 2);
   EXPECT_EQ(same["blocks_changed"], 0);
   EXPECT_LT(same["bytes_sent"].get<std::uint64_t>(), 2048u) << "no change sends almost nothing";
-  std::printf("no-change run sent %llu bytes\n", static_cast<unsigned long long>(same["bytes_sent"].get<std::uint64_t>()));
+  std::printf("no-change run sent %llu bytes\n",
+              static_cast<unsigned long long>(same["bytes_sent"].get<std::uint64_t>()));
 
   write_random(vault.image, kLuksHeader + 5 * kMiB + 100, 10, 7);  // one 64K block
   write_random(vault.image, 50 * kMiB, 3 * kMiB, 8);               // 48 blocks, into a hole
   std::string before = hash_file(C / "image");
-  RunResult dry = run({"-n", "replicate", "--json", vault.image.native(), C.native()});  // no key needed
+  RunResult dry =
+      run({"-n", "replicate", "--json", vault.image.native(), C.native()});  // no key needed
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_EQ(last_json(dry.out)["blocks_changed"], 49);
   EXPECT_EQ(hash_file(C / "image"), before) << "--dry-run changes nothing";
@@ -55,7 +57,8 @@ TEST_F(ReplicateLocal, CopiesOnlyWhatChanged) {
 TEST_F(ReplicateLocal, SmallBlocksSendScatteredChangesCompactly) {
   replicate({"--block-size", "4K"});
   // 40 scattered 4 KiB writes, each in a different 64 KiB block.
-  for (unsigned i = 0; i < 40; ++i) write_random(vault.image, kLuksHeader + i * 524288 + 8192, 4096, 100 + i);
+  for (unsigned i = 0; i < 40; ++i)
+    write_random(vault.image, kLuksHeader + i * 524288 + 8192, 4096, 100 + i);
   nlohmann::json r = replicate({"--block-size", "4K"});
   EXPECT_EQ(r["blocks_changed"], 40);
   EXPECT_EQ(r["bytes_changed"], 40 * 4096);
@@ -73,7 +76,7 @@ TEST_F(ReplicateLocal, SmallBlocksSendScatteredChangesCompactly) {
 
 TEST_F(ReplicateLocal, ImageThatGrowsAndZeroedBlocks) {
   replicate();
-  write_random(vault.image, 64 * kMiB, 1 * kMiB, 9);  // grows the image to 65 MiB
+  write_random(vault.image, 64 * kMiB, 1 * kMiB, 9);       // grows the image to 65 MiB
   write_zeros(vault.image, kLuksHeader + kMiB, 4 * kMiB);  // 4 MiB of data overwritten with zeros
   nlohmann::json r = replicate({"--verify"});
   EXPECT_EQ(r["image_size"], 65 * kMiB);
@@ -81,21 +84,24 @@ TEST_F(ReplicateLocal, ImageThatGrowsAndZeroedBlocks) {
   EXPECT_LT(r["bytes_sent"].get<std::uint64_t>(), kMiB + 32768);
   EXPECT_EQ(hash_file(C / "image"), hash_file(vault.image));
   write_random(C / "image", kLuksHeader + 3, 1, 3);  // and --verify fails the run when C is bad
-  RunResult bad = run({"replicate", vault.image.native(), C.native(), "--key-file", vault.key.native(), "--verify"});
+  RunResult bad = run({"replicate", vault.image.native(), C.native(), "--key-file",
+                       vault.key.native(), "--verify"});
   EXPECT_EQ(bad.exit_code, 13) << bad.err;
-  EXPECT_NE(bad.err.find("bad block at offset " + std::to_string(kLuksHeader)), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("bad block at offset " + std::to_string(kLuksHeader)), std::string::npos)
+      << bad.err;
 }
 
 TEST_F(ReplicateLocal, ConfiguredTargetByName) {
-  write_text(tmp / "coffer.toml",
-             "[vault]\nimage = \"" + vault.image.native() + "\"\n\n[[target]]\nname = \"far\"\ndest = \"" +
-                 C.native() + "\"\nblock_size = \"16K\"\n");
+  write_text(tmp / "coffer.toml", "[vault]\nimage = \"" + vault.image.native() +
+                                      "\"\n\n[[target]]\nname = \"far\"\ndest = \"" + C.native() +
+                                      "\"\nblock_size = \"16K\"\n");
   std::vector<std::string> cfg{"-c", (tmp / "coffer.toml").native()};
   auto with = [&](std::vector<std::string> a) {
     a.insert(a.begin(), cfg.begin(), cfg.end());
     return run(a);
   };
-  RunResult r = with({"replicate", "--json", vault.image.native(), "far", "--key-file", vault.key.native()});
+  RunResult r =
+      with({"replicate", "--json", vault.image.native(), "far", "--key-file", vault.key.native()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json j = last_json(r.out);
   EXPECT_EQ(j["target"], "far");

@@ -44,32 +44,39 @@ TEST_F(ReplicateSsh, ReplicatesStatusAndVerify) {
   write_random(C / "image", kLuksHeader + 20 * kMiB + 5, 1, 1);
   RunResult v = over_ssh({"replica", "verify"}, dest);
   EXPECT_EQ(v.exit_code, 13) << v.err;
-  EXPECT_NE(v.err.find("bad block at offset " + std::to_string(kLuksHeader + 20 * kMiB)), std::string::npos) << v.err;
+  EXPECT_NE(v.err.find("bad block at offset " + std::to_string(kLuksHeader + 20 * kMiB)),
+            std::string::npos)
+      << v.err;
 }
 
 TEST_F(ReplicateSsh, ForcedCommandConfinesToItsDirectory) {
   std::filesystem::path forced_dir = tmp / "forced";
-  std::string alias = SshdEnvironment::sshd().add_forced_command(coffer_bin() + " replica-serve " + forced_dir.native());
+  std::string alias = SshdEnvironment::sshd().add_forced_command(coffer_bin() + " replica-serve " +
+                                                                 forced_dir.native());
   // B asks for another directory; the forced command decides where the replica lives.
-  RunResult r = over_ssh({"replicate", "--key-file", vault.key.native()}, alias + ":" + (tmp / "elsewhere").native());
+  RunResult r = over_ssh({"replicate", "--key-file", vault.key.native()},
+                         alias + ":" + (tmp / "elsewhere").native());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(std::filesystem::exists(tmp / "elsewhere"));
   EXPECT_EQ(hash_file(forced_dir / "image"), hash_file(vault.image));
 }
 
 TEST_F(ReplicateSsh, MissingCofferOnCIsNamed) {
-  RunResult r = run({"replica", "status", vault.image.native(), dest, "--remote-command", "/nonexistent/coffer"});
+  RunResult r = run(
+      {"replica", "status", vault.image.native(), dest, "--remote-command", "/nonexistent/coffer"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("exited with status 127"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("/nonexistent/coffer"), std::string::npos) << "the remote shell's complaint: " << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/coffer"), std::string::npos)
+      << "the remote shell's complaint: " << r.err;
 }
 
 TEST_F(ReplicateSsh, DroppedConnectionResumes) {
   RunResult first = over_ssh({"replicate", "--key-file", vault.key.native()}, dest);
   ASSERT_EQ(first.exit_code, 0) << first.err;
   write_random(vault.image, kLuksHeader + kMiB, 16 * kMiB, 13);
-  std::vector<std::string> a{"replicate", "--key-file", vault.key.native(), "--limit-rate", "16M",
-                             vault.image.native(), dest, "--remote-command", coffer_bin()};
+  std::vector<std::string> a{
+      "replicate",          "--key-file", vault.key.native(), "--limit-rate", "16M",
+      vault.image.native(), dest,         "--remote-command", coffer_bin()};
   Background b(a, env);
   for (int i = 0; i < 2000; ++i) {
     std::error_code ec;
@@ -81,7 +88,9 @@ TEST_F(ReplicateSsh, DroppedConnectionResumes) {
   RunResult r = b.finish();
   EXPECT_NE(r.exit_code, 0);
   wait_gone(helper);
-  EXPECT_EQ(last_json(over_ssh({"replica", "status", "--json"}, dest).out)["c_manifest"]["generation"], 1);
+  EXPECT_EQ(
+      last_json(over_ssh({"replica", "status", "--json"}, dest).out)["c_manifest"]["generation"],
+      1);
   RunResult again = over_ssh({"replicate", "--json", "--key-file", vault.key.native()}, dest);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   nlohmann::json j = last_json(again.out);

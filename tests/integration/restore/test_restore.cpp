@@ -38,7 +38,8 @@ TEST(Restore, RoundTripOfEveryFileTypeIsExact) {
 // file systems of different types (EXDEV), and the restore copies through a buffer instead.
 TEST(Restore, ToAnotherFileSystemIsExact) {
   TempDir t;
-  struct stat here {}, shm {};
+  struct stat here {
+  }, shm{};
   if (::stat(t.path().c_str(), &here) != 0 || ::stat("/dev/shm", &shm) != 0 ||
       here.st_dev == shm.st_dev)
     GTEST_SKIP() << "/dev/shm is not another file system here";

@@ -1,13 +1,13 @@
 #include "run_fixture.hpp"
 
 #include <arpa/inet.h>
-#include <cstdlib>
 #include <netinet/in.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
-#include <sstream>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "coffer/util/error.hpp"
 #include "run_coffer.hpp"
@@ -77,7 +77,8 @@ void HttpRecorder::serve() {
         std::size_t length = 0;
         std::istringstream headers(in.substr(0, end));
         for (std::string line; std::getline(headers, line);) {
-          for (auto& ch : line) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          for (auto& ch : line)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
           if (line.rfind("content-length:", 0) == 0) length = std::stoul(line.substr(15));
         }
         need = end + 4 + length;
@@ -108,14 +109,15 @@ RunFixture::RunFixture() {
 
 std::vector<std::string> RunFixture::env(const std::vector<std::string>& extra) const {
   const char* path = std::getenv("PATH");
-  std::vector<std::string> e{"COFFER_CONFIG=" + config().native(),
-                             "COFFER_RUNTIME_DIR=" + (tmp_ / "run").native(),
-                             "PATH=" + (tmp_ / "bin").native() + ":" + (path ? path : "/usr/bin:/bin")};
+  std::vector<std::string> e{
+      "COFFER_CONFIG=" + config().native(), "COFFER_RUNTIME_DIR=" + (tmp_ / "run").native(),
+      "PATH=" + (tmp_ / "bin").native() + ":" + (path ? path : "/usr/bin:/bin")};
   e.insert(e.end(), extra.begin(), extra.end());
   return e;
 }
 
-RunResult RunFixture::coffer(std::vector<std::string> args, const std::vector<std::string>& extra) const {
+RunResult RunFixture::coffer(std::vector<std::string> args,
+                             const std::vector<std::string>& extra) const {
   return run_coffer(args, {}, env(extra));
 }
 

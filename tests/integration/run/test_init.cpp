@@ -16,7 +16,8 @@ TEST(Init, WritesAConfigThatPassesCheckAndNeverOverwritesOne) {
   RunResult r = run_coffer({"init", "--config", cfg.native()}, {}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("1. edit the [[source]]"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("2. coffer -c " + cfg.native() + " config check"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2. coffer -c " + cfg.native() + " config check"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("3. systemctl enable --now coffer.timer"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("off-site"), std::string::npos) << r.out;
   std::string written = read_file(cfg);
@@ -31,8 +32,9 @@ TEST(Init, WritesAConfigThatPassesCheckAndNeverOverwritesOne) {
   EXPECT_NE(r.err.find("refusing to overwrite"), std::string::npos) << r.err;
   EXPECT_EQ(read_file(cfg), "# mine\n");
 
-  r = run_coffer({"init", "--config", (t / "other.toml").native(), "--generate-key-file",
-                  (t / "k").native()}, {}, env);
+  r = run_coffer(
+      {"init", "--config", (t / "other.toml").native(), "--generate-key-file", (t / "k").native()},
+      {}, env);
   EXPECT_EQ(r.exit_code, 2) << "a key file needs a vault: " << r.err;
   EXPECT_FALSE(std::filesystem::exists(t / "k"));
   EXPECT_FALSE(std::filesystem::exists(t / "other.toml"));

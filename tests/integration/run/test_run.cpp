@@ -2,9 +2,9 @@
 // local, retention per source, a failing source, hooks, the run lock, and the reports (state
 // file, Prometheus textfile, pings to a local listener, mail through a recording sendmail).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <chrono>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "coffer/snapshot/layout.hpp"
@@ -21,7 +21,9 @@ static auto* const sshd_env = ::testing::AddGlobalTestEnvironment(new SshdEnviro
 
 namespace {
 
-std::string q(const fs::path& p) { return "\"" + p.native() + "\""; }
+std::string q(const fs::path& p) {
+  return "\"" + p.native() + "\"";
+}
 
 // Two sources: `a` local, `b` over the fixture's sshd; [retention] keeps the last 2, `b`'s own
 // keep table the last 3.
@@ -30,8 +32,10 @@ std::string two_sources(const RunFixture& f, const std::string& report) {
   return "runtime_dir = " + q(f.dir() / "run") + "\n[repository]\npath = " + q(f.repo()) +
          "\n[[source]]\nname = \"a\"\npath = " + q(f.dir() / "A1") +
          "\n[[source]]\nname = \"b\"\npath = \"" + sshd.alias() + ":" + (f.dir() / "A2").native() +
-         "\"\nremote_command = \"" + coffer_bin() + "\"\nkeep = { last = 3 }\n"
-         "[retention]\nlast = 2\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\n" + report;
+         "\"\nremote_command = \"" + coffer_bin() +
+         "\"\nkeep = { last = 3 }\n"
+         "[retention]\nlast = 2\ndaily = 0\nweekly = 0\nmonthly = 0\nyearly = 0\n" +
+         report;
 }
 
 std::size_t snapshots(const RunFixture& f, const std::string& host) {
@@ -45,8 +49,9 @@ TEST(Run, TwoSourcesThreeRunsRotatePerPolicyAndReport) {
   HttpRecorder http;
   write_text(f.dir() / "A1" / "one.txt", "first\n");
   write_text(f.dir() / "A2" / "two.txt", "second\n");
-  write_text(f.config(), two_sources(f, "[report]\nemail = \"root@localhost\"\nhealthcheck_url = \"" +
-                                            http.url() + "\"\nprometheus_textfile = " + q(f.prom()) + "\n"));
+  write_text(f.config(),
+             two_sources(f, "[report]\nemail = \"root@localhost\"\nhealthcheck_url = \"" +
+                                http.url() + "\"\nprometheus_textfile = " + q(f.prom()) + "\n"));
   fs::create_directories(f.prom().parent_path());
   auto env = SshdEnvironment::sshd().env();
   for (int night = 1; night <= 3; ++night) {
@@ -59,7 +64,8 @@ TEST(Run, TwoSourcesThreeRunsRotatePerPolicyAndReport) {
     EXPECT_EQ(snapshots(f, "b"), static_cast<std::size_t>(night)) << "night " << night;
   }
   // The third night removed a's first snapshot ([retention] last = 2) and kept all of b's.
-  EXPECT_EQ(read_file(snapshot::list_complete(f.repo(), "a").back().tree() / "one.txt"), "night 3\n");
+  EXPECT_EQ(read_file(snapshot::list_complete(f.repo(), "a").back().tree() / "one.txt"),
+            "night 3\n");
   EXPECT_TRUE(fs::exists(snapshot::list_complete(f.repo(), "b").back().tree() / "new3"));
 
   auto m = parse_prometheus(read_file(f.prom()));
@@ -87,13 +93,16 @@ TEST(Run, AnUnreachableSourceFailsAloneAndIsReported) {
   int port = closed_port();
   fs::path home = f.dir() / "home";
   fs::create_directories(home / ".ssh");
-  write_text(home / ".ssh/config", read_file(sshd.ssh_config()) + "\nHost dead\n  HostName 127.0.0.1\n  Port " +
-                                       std::to_string(port) + "\n  BatchMode yes\n", 0600);
+  write_text(home / ".ssh/config",
+             read_file(sshd.ssh_config()) + "\nHost dead\n  HostName 127.0.0.1\n  Port " +
+                 std::to_string(port) + "\n  BatchMode yes\n",
+             0600);
   write_text(f.config(), "[repository]\npath = " + q(f.repo()) +
                              "\n[[source]]\nname = \"gone\"\npath = \"dead:/srv\"\n"
-                             "[[source]]\nname = \"a\"\npath = " + q(f.dir() / "A1") +
-                             "\n[report]\nemail = \"root@localhost\"\nhealthcheck_url = \"" + http.url() +
-                             "\"\nprometheus_textfile = " + q(f.prom()) + "\n");
+                             "[[source]]\nname = \"a\"\npath = " +
+                             q(f.dir() / "A1") +
+                             "\n[report]\nemail = \"root@localhost\"\nhealthcheck_url = \"" +
+                             http.url() + "\"\nprometheus_textfile = " + q(f.prom()) + "\n");
   fs::create_directories(f.prom().parent_path());
   RunResult r = f.coffer({"--json", "run"}, {"HOME=" + home.native(), "SSH_AUTH_SOCK="});
   EXPECT_EQ(r.exit_code, 1) << r.err << r.out;  // kind failed; docs/exit-codes.md
@@ -125,8 +134,9 @@ TEST(Run, SelectionRunsOnlyTheNamedSourcesAndRefusesUnknownNames) {
   RunFixture f;
   write_text(f.dir() / "A1" / "one.txt", "1\n");
   write_text(f.dir() / "A2" / "two.txt", "2\n");
-  write_text(f.config(), "[repository]\npath = " + q(f.repo()) + "\n[[source]]\nname = \"a\"\npath = " +
-                             q(f.dir() / "A1") + "\n[[source]]\nname = \"c\"\npath = " + q(f.dir() / "A2") + "\n");
+  write_text(f.config(), "[repository]\npath = " + q(f.repo()) +
+                             "\n[[source]]\nname = \"a\"\npath = " + q(f.dir() / "A1") +
+                             "\n[[source]]\nname = \"c\"\npath = " + q(f.dir() / "A2") + "\n");
   RunResult r = f.coffer({"run", "--source", "c"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(snapshots(f, "a"), 0u);
@@ -135,7 +145,8 @@ TEST(Run, SelectionRunsOnlyTheNamedSourcesAndRefusesUnknownNames) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("no [[source]] named 'nope'"), std::string::npos) << r.err;
   // A plain repository has no vault image to replicate: a [[target]] is a config error.
-  write_text(f.config(), read_file(f.config()) + "[[target]]\nname = \"t\"\ndest = " + q(f.dir() / "C") + "\n");
+  write_text(f.config(),
+             read_file(f.config()) + "[[target]]\nname = \"t\"\ndest = " + q(f.dir() / "C") + "\n");
   r = f.coffer({"config", "check"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
 }
@@ -145,9 +156,11 @@ TEST(Run, HooksSeeNameAndResultAndAFailingBeforeSkipsTheSource) {
   write_text(f.dir() / "A1" / "one.txt", "1\n");
   write_text(f.dir() / "A2" / "two.txt", "2\n");
   fs::path log = f.dir() / "hooks.log";
-  std::string rec = "[\"sh\", \"-c\", \"echo $COFFER_HOOK $COFFER_SOURCE $COFFER_RESULT >> " + log.native() + "\"]";
-  write_text(f.config(), "[repository]\npath = " + q(f.repo()) + "\n[[source]]\nname = \"a\"\npath = " +
-                             q(f.dir() / "A1") + "\nbefore = [\"false\"]\non_failure = " + rec +
+  std::string rec = "[\"sh\", \"-c\", \"echo $COFFER_HOOK $COFFER_SOURCE $COFFER_RESULT >> " +
+                    log.native() + "\"]";
+  write_text(f.config(), "[repository]\npath = " + q(f.repo()) +
+                             "\n[[source]]\nname = \"a\"\npath = " + q(f.dir() / "A1") +
+                             "\nbefore = [\"false\"]\non_failure = " + rec +
                              "\n[[source]]\nname = \"c\"\npath = " + q(f.dir() / "A2") +
                              "\nbefore = " + rec + "\nafter = " + rec + "\n");
   RunResult r = f.coffer({"--json", "run"});
@@ -165,8 +178,9 @@ TEST(Run, ASecondRunExits11OrWaitsForTheFirst) {
   RunFixture f;
   write_text(f.dir() / "A1" / "one.txt", "1\n");
   fs::path marker = f.dir() / "started";
-  write_text(f.config(), "[repository]\npath = " + q(f.repo()) + "\n[[source]]\nname = \"a\"\npath = " +
-                             q(f.dir() / "A1") + "\nbefore = [\"sh\", \"-c\", \"touch " + marker.native() +
+  write_text(f.config(), "[repository]\npath = " + q(f.repo()) +
+                             "\n[[source]]\nname = \"a\"\npath = " + q(f.dir() / "A1") +
+                             "\nbefore = [\"sh\", \"-c\", \"touch " + marker.native() +
                              "; sleep 3\"]\nkeep = { last = 5 }\n");
   SpawnOptions o;
   o.null_stdin = true;
@@ -187,8 +201,9 @@ TEST(Run, ASecondRunExits11OrWaitsForTheFirst) {
 TEST(Status, TurnsStaleByWarnAfterAndCritAfter) {
   RunFixture f;
   write_text(f.dir() / "A1" / "one.txt", "1\n");
-  write_text(f.config(), "[repository]\npath = " + q(f.repo()) + "\n[[source]]\nname = \"a\"\npath = " +
-                             q(f.dir() / "A1") + "\n[report]\nwarn_after = \"1d\"\ncrit_after = \"3d\"\n");
+  write_text(f.config(), "[repository]\npath = " + q(f.repo()) +
+                             "\n[[source]]\nname = \"a\"\npath = " + q(f.dir() / "A1") +
+                             "\n[report]\nwarn_after = \"1d\"\ncrit_after = \"3d\"\n");
   RunResult st = f.coffer({"status"});
   EXPECT_EQ(st.exit_code, 2) << "never backed up is critical: " << st.out;
   ASSERT_EQ(f.coffer({"run"}).exit_code, 0);

@@ -1,8 +1,8 @@
 // ssh_exec against a real sshd on loopback: bytes round-trip, exit status and stderr, host-key
 // and authentication refusals, forced commands, dropped links.
-#include <chrono>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <chrono>
 #include <random>
 #include <thread>
 
@@ -84,8 +84,9 @@ TEST(SshExec, CatRoundTripsBinaryBytes) {
 }
 
 TEST(SshExec, ExitStatusAndStderrOfTheRemoteCommand) {
-  auto stream = ssh_exec(alias_target(), {"sh", "-c", "echo out; echo first >&2; "
-                                                      "echo 'it failed: badly' >&2; exit 7"});
+  auto stream = ssh_exec(alias_target(), {"sh", "-c",
+                                          "echo out; echo first >&2; "
+                                          "echo 'it failed: badly' >&2; exit 7"});
   EXPECT_EQ(read_to_end(*stream), "out\n");
   EXPECT_EQ(stream->exit_status(), 7);
   EXPECT_EQ(stream->last_stderr_line(), "it failed: badly");
@@ -109,7 +110,8 @@ TEST(SshExec, UnknownHostKeyIsRefused) {
   auto config = write_config(dir, SshdEnvironment::sshd().identity(), dir / "known_hosts");
   auto msg = error_of([&] { ssh_exec(alias_target(), {"true"}, {.config_file = config}); });
   EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(SshdEnvironment::sshd().port())),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("unknown host key SHA256:"), std::string::npos) << msg;
   EXPECT_NE(msg.find((dir / "known_hosts").native()), std::string::npos) << msg;
 }
@@ -124,7 +126,8 @@ TEST(SshExec, ChangedHostKeyIsRefused) {
   auto config = write_config(dir, sshd.identity(), dir / "known_hosts");
   auto msg = error_of([&] { ssh_exec(alias_target(), {"true"}, {.config_file = config}); });
   EXPECT_NE(msg.find("verify host key of " + sshd.user() + "@" + sshd.alias() + " (127.0.0.1:"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("CHANGED"), std::string::npos) << msg;
 }
 
@@ -157,9 +160,11 @@ TEST(SshExec, ConnectionRefusedNamesHostAndPort) {
   test::TempDir dir;
   auto& sshd = SshdEnvironment::sshd();
   auto config = write_config(dir, sshd.identity(), sshd.known_hosts());
-  auto msg = error_of([&] { ssh_exec(alias_target(), {"true"}, {.config_file = config, .port = 1}); });
+  auto msg =
+      error_of([&] { ssh_exec(alias_target(), {"true"}, {.config_file = config, .port = 1}); });
   EXPECT_NE(msg.find("connect to " + sshd.user() + "@" + sshd.alias() + " (127.0.0.1:1)"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
 }
 
 TEST(SshExec, ForcedCommandSeesTheQuotedOriginalCommand) {
@@ -183,7 +188,8 @@ TEST(SshExec, DroppedLinkIsAnErrorNotAnEndOfStream) {
     }
   });
   EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(SshdEnvironment::sshd().port())),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   // The listener survived: a new connection works.
   auto again = ssh_exec(alias_target(), {"echo", "back"});
   EXPECT_EQ(read_to_end(*again), "back\n");
@@ -222,9 +228,10 @@ TEST(SshExec, DISABLED_Throughput) {
   {
     auto& sshd = SshdEnvironment::sshd();
     auto start = std::chrono::steady_clock::now();
-    auto r = run_process({"sh", "-c", fmt::format("head -c {}M /dev/zero | ssh -F {} {} 'cat "
-                                                  ">/dev/null'", mb, sshd.ssh_config().native(),
-                                                  sshd.alias())});
+    auto r = run_process({"sh", "-c",
+                          fmt::format("head -c {}M /dev/zero | ssh -F {} {} 'cat "
+                                      ">/dev/null'",
+                                      mb, sshd.ssh_config().native(), sshd.alias())});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     double s = seconds_since(start);
     std::printf("upload with OpenSSH ssh(1):              %zu MiB in %.2f s = %.1f MiB/s\n", mb, s,
@@ -233,8 +240,9 @@ TEST(SshExec, DISABLED_Throughput) {
   {
     auto& sshd = SshdEnvironment::sshd();
     auto start = std::chrono::steady_clock::now();
-    auto r = run_process({"sh", "-c", fmt::format("ssh -F {} {} 'head -c {}M /dev/zero' >/dev/null",
-                                                  sshd.ssh_config().native(), sshd.alias(), mb)});
+    auto r = run_process({"sh", "-c",
+                          fmt::format("ssh -F {} {} 'head -c {}M /dev/zero' >/dev/null",
+                                      sshd.ssh_config().native(), sshd.alias(), mb)});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     double s = seconds_since(start);
     std::printf("download with OpenSSH ssh(1):            %zu MiB in %.2f s = %.1f MiB/s\n", mb, s,

@@ -1,5 +1,5 @@
-#include <cstdlib>
 #include <gtest/gtest.h>
+#include <cstdlib>
 
 #include "coffer/config/credentials.hpp"
 #include "coffer/util/error.hpp"

@@ -110,8 +110,8 @@ TEST_F(JournalTest, ResumeKeepsMatchingPrefixAndCutsTornTail) {
 
   JournalWriter w(partial, committed);
   w.begin(header, true, j);
-  w.keep(1);                            // record 0 is still wanted
-  add(w, RecordType::data, 16384, c);   // record 1 (offset 8192) is not: it is dropped
+  w.keep(1);                           // record 0 is still wanted
+  add(w, RecordType::data, 16384, c);  // record 1 (offset 8192) is not: it is dropped
   w.commit(commit_payload(1, 1 << 20), image);
   ScannedJournal done = scan(committed);
   ASSERT_EQ(done.records.size(), 2u);

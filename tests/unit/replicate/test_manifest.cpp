@@ -1,7 +1,7 @@
 // The manifest: byte layout round trip, MAC over header and entries, key derivation, rejection
 // of malformed files; and B's digest file.
-#include <cstring>
 #include <gtest/gtest.h>
+#include <cstring>
 
 #include "coffer/replicate/manifest.hpp"
 #include "coffer/util/error.hpp"
@@ -72,7 +72,8 @@ TEST(Manifest, KeyDerivationIsDeterministicAndSeparated) {
   EXPECT_FALSE(secret_equal(a.bytes(), c.bytes()));
   Secret vk(64);
   std::memset(vk.data(), 7, 64);
-  EXPECT_FALSE(secret_equal(a.bytes(), std::span(vk.bytes()).first(32))) << "never the volume key itself";
+  EXPECT_FALSE(secret_equal(a.bytes(), std::span(vk.bytes()).first(32)))
+      << "never the volume key itself";
 }
 
 TEST(Manifest, RejectsMalformedInput) {

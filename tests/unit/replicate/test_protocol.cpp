@@ -1,12 +1,12 @@
 // Framing over a real pipe pair: frames in order, large bodies, ERROR frames raised as the error
 // they carry, a closed peer, flow control; and the STATE message round trip.
-#include <atomic>
-#include <csignal>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>
-#include <thread>
 #include <unistd.h>
+#include <atomic>
+#include <csignal>
+#include <thread>
 
 #include "protocol.hpp"
 
@@ -28,7 +28,8 @@ struct Pipes {
 
 TEST(Channel, FramesArriveInOrder) {
   Pipes p;
-  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"), b(std::move(p.b_read), std::move(p.b_write), "B");
+  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"),
+      b(std::move(p.b_read), std::move(p.b_write), "B");
   std::vector<std::byte> big(3 << 20);
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
   std::thread sender([&] {
@@ -53,7 +54,8 @@ TEST(Channel, FramesArriveInOrder) {
 
 TEST(Channel, ErrorFramesBecomeErrors) {
   Pipes p;
-  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"), b(std::move(p.b_read), std::move(p.b_write), "B");
+  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"),
+      b(std::move(p.b_read), std::move(p.b_write), "B");
   {
     Channel ch(a);
     ch.send_error(Error(ErrorKind::locked, "lock", "/srv/r/lock", "locked by pid 42"));
@@ -72,8 +74,10 @@ TEST(Channel, ErrorFramesBecomeErrors) {
 
 TEST(Channel, RejectsAbsurdFrameLength) {
   Pipes p;
-  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"), b(std::move(p.b_read), std::move(p.b_write), "B");
-  std::byte junk[5] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{1}};
+  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"),
+      b(std::move(p.b_read), std::move(p.b_write), "B");
+  std::byte junk[5] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                       std::byte{1}};
   a.write_all(junk);
   Channel ch(b);
   EXPECT_THROW(ch.receive(), Error);
@@ -86,7 +90,8 @@ TEST(Channel, WindowBoundsBytesInFlight) {
   Pipes p;
   ASSERT_GE(::fcntl(p.b_write.get(), F_SETPIPE_SZ, 1 << 20), 1 << 20);
   const int a_in = p.a_read.get();
-  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"), b(std::move(p.b_read), std::move(p.b_write), "B");
+  FdStream a(std::move(p.a_read), std::move(p.a_write), "A"),
+      b(std::move(p.b_read), std::move(p.b_write), "B");
   std::vector<std::byte> big(6 << 20);
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 13);
   constexpr std::uint64_t kWindow = 256 << 10;  // a quarter of what the pipe holds
@@ -122,7 +127,7 @@ TEST(Channel, WindowBoundsBytesInFlight) {
 TEST(Channel, AckToAGonePeerIsNotAnError) {
   Pipes p;
   std::signal(SIGPIPE, SIG_IGN);  // as coffer does (util/signals.cpp)
-  p.b_read.reset();  // nobody reads C's ACKs: writing them fails with EPIPE
+  p.b_read.reset();               // nobody reads C's ACKs: writing them fails with EPIPE
   // B's whole message fits in the pipe, so B finishes (and the test ends) whatever C does.
   ASSERT_GE(::fcntl(p.b_write.get(), F_SETPIPE_SZ, 1 << 20), 1 << 20);
   FdStream a(std::move(p.a_read), std::move(p.a_write), "A"),

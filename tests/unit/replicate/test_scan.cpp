@@ -1,11 +1,11 @@
 // B's scan of its image: changed detection blocks, holes, strong hashes only where needed, and
 // the same manifest entries whether or not a digest of the base generation is available.
-#include <cstring>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <random>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cstring>
+#include <random>
 
 #include "change_scan.hpp"
 #include "coffer/replicate/manifest.hpp"
@@ -15,7 +15,8 @@
 namespace coffer::replicate {
 namespace {
 
-void write_random(const std::filesystem::path& p, std::uint64_t offset, std::size_t len, unsigned seed) {
+void write_random(const std::filesystem::path& p, std::uint64_t offset, std::size_t len,
+                  unsigned seed) {
   std::mt19937 rng(seed);
   std::vector<std::byte> buf(len);
   for (auto& b : buf) b = static_cast<std::byte>(rng());
@@ -34,8 +35,12 @@ Scan scan(const std::filesystem::path& p, std::uint32_t D, const Digest* base_di
   struct stat st {};
   ::fstat(fd.get(), &st);
   Scan s;
-  ScanInput in{fd.get(), p, Geometry::make(static_cast<std::uint64_t>(st.st_size), D, kManifestBlockSize),
-               base_digest, base_entries, threads};
+  ScanInput in{fd.get(),
+               p,
+               Geometry::make(static_cast<std::uint64_t>(st.st_size), D, kManifestBlockSize),
+               base_digest,
+               base_entries,
+               threads};
   scan_changes(in, s.out, [&](ChunkChanges& c) {
     for (auto k : c.changed) s.changed_offsets.push_back(c.chunk.offset + std::uint64_t{k} * D);
     EXPECT_FALSE(c.chunk.data.empty());
@@ -67,8 +72,8 @@ TEST(Scan, FindsExactlyTheChangedBlocks) {
   write_random(img, 0, 6 << 20, 3);
   Scan first = scan(img, 4096, nullptr, nullptr);
   Digest d{4096, 6 << 20, first.out.digest};
-  write_random(img, 4096 * 100, 10, 4);           // inside block 100
-  write_random(img, 4096 * 1200 - 5, 10, 5);      // straddles blocks 1199 and 1200 (chunk 1)
+  write_random(img, 4096 * 100, 10, 4);       // inside block 100
+  write_random(img, 4096 * 1200 - 5, 10, 5);  // straddles blocks 1199 and 1200 (chunk 1)
   Scan second = scan(img, 4096, &d, &first.out.entries);
   EXPECT_EQ(second.changed_offsets,
             (std::vector<std::uint64_t>{4096 * 100, 4096 * 1199, 4096 * 1200}));
@@ -76,7 +81,8 @@ TEST(Scan, FindsExactlyTheChangedBlocks) {
   Scan again = scan(img, 4096, nullptr, &first.out.entries);
   EXPECT_EQ(again.out.entries, second.out.entries)
       << "with or without a digest, the manifest entries are the same";
-  EXPECT_EQ(again.changed_offsets.size(), 48u) << "without a digest a changed 64K block counts whole";
+  EXPECT_EQ(again.changed_offsets.size(), 48u)
+      << "without a digest a changed 64K block counts whole";
   Digest d2{4096, 6 << 20, second.out.digest};
   Scan none = scan(img, 4096, &d2, &second.out.entries, 1);
   EXPECT_TRUE(none.changed_offsets.empty());
@@ -117,10 +123,10 @@ TEST(Scan, ReusedBuffersGiveTheSameHashes) {
   // hash every block with data exactly as the file holds it (zero-padded).
   test::TempDir tmp;
   auto img = tmp / "img";
-  write_random(img, 100, 50, 1);                 // data inside block 0, holes around it
-  write_random(img, 65536 * 3 - 10, 20, 2);      // straddles blocks 2 and 3
+  write_random(img, 100, 50, 1);             // data inside block 0, holes around it
+  write_random(img, 65536 * 3 - 10, 20, 2);  // straddles blocks 2 and 3
   ASSERT_EQ(::truncate(img.c_str(), 65536 * 5 + 300), 0);
-  write_random(img, 65536 * 5 + 100, 200, 3);    // the last, partial block
+  write_random(img, 65536 * 5 + 100, 200, 3);  // the last, partial block
   UniqueFd fd = open_fd(img, O_RDONLY);
   Chunk c;
   c.data = AlignedBuffer(kMinChunkSize);
@@ -132,7 +138,8 @@ TEST(Scan, ReusedBuffersGiveTheSameHashes) {
   EXPECT_EQ(has, (std::vector<char>{1, 0, 1, 1, 0, 1}));
   for (std::size_t b = 0; b < 6; ++b) {
     if (!has[b]) continue;
-    EXPECT_EQ(strong_hash(c.bytes(b * 65536, 65536)), strong_hash(std::span(file).subspan(b * 65536, 65536)))
+    EXPECT_EQ(strong_hash(c.bytes(b * 65536, 65536)),
+              strong_hash(std::span(file).subspan(b * 65536, 65536)))
         << "block " << b;
   }
 }

@@ -91,7 +91,8 @@ TEST(Targets, ResolvesConfiguredAndAdHocTargets) {
     EXPECT_EQ(t.remote_command, "/opt/coffer/bin/coffer");
   }
   EXPECT_EQ(resolve_target("offsite", cfg, 4096).block_size, 4096u);
-  TargetSpec a = resolve_target("/srv/r/", cfg, std::nullopt), b = resolve_target("/srv/r", cfg, std::nullopt);
+  TargetSpec a = resolve_target("/srv/r/", cfg, std::nullopt),
+             b = resolve_target("/srv/r", cfg, std::nullopt);
   EXPECT_EQ(a.name, b.name) << "the same directory is the same target";
   EXPECT_EQ(a.dest, "/srv/r");
   EXPECT_EQ(a.block_size, kDefaultBlockSize);

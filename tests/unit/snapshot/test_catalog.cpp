@@ -66,7 +66,7 @@ TEST(Catalog, EntryRoundTripsEveryField) {
 TEST(Catalog, RejectsMalformedLines) {
   EXPECT_FALSE(parse_entry(""));
   EXPECT_FALSE(parse_entry("x 0644 0 0 0 1.000000000 - - - - a"));
-  EXPECT_FALSE(parse_entry("f 0644 0 0 0 1.5 - - - - a"));         // nanoseconds need 9 digits
+  EXPECT_FALSE(parse_entry("f 0644 0 0 0 1.5 - - - - a"));            // nanoseconds need 9 digits
   EXPECT_FALSE(parse_entry("f 0644 0 0 0 1.000000000 abc - - - a"));  // bad hash
   EXPECT_FALSE(parse_entry("f 0644 0 0 0 1.000000000 - - - - a extra"));
 }
@@ -92,7 +92,8 @@ TEST(Catalog, WriterAndLoaderAgreeAndIndexByPath) {
 
 TEST(Catalog, TruncatedCatalogIsAnIntegrityError) {
   coffer::test::TempDir dir;
-  coffer::test::write_text(dir / "catalog", "# coffer catalog 1\nf 0644 0 0 0 1.000000000 - - - - a");
+  coffer::test::write_text(dir / "catalog",
+                           "# coffer catalog 1\nf 0644 0 0 0 1.000000000 - - - - a");
   try {
     Catalog::load(dir / "catalog");
     FAIL();

@@ -1,7 +1,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <random>
 #include <unistd.h>
+#include <random>
 
 #include "coffer/util/error.hpp"
 #include "coffer/util/fd.hpp"
@@ -17,17 +17,24 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
 }
-std::span<const std::byte> bytes(const std::string& s) { return std::as_bytes(std::span(s.data(), s.size())); }
+std::span<const std::byte> bytes(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
 }  // namespace
 
 TEST(RsyncJob, SignatureDeltaPatchRebuildsTheNewVersionWithASmallDelta) {
   std::string old_data = random_bytes(1 << 20, 1);
   std::string new_data = old_data;
-  for (int i = 0; i < 100; ++i) new_data[500000 + i] = static_cast<char>(new_data[500000 + i] ^ 0x5a);
+  for (int i = 0; i < 100; ++i)
+    new_data[500000 + i] = static_cast<char>(new_data[500000 + i] ^ 0x5a);
   new_data += "appended tail";
 
   std::string sig;
-  auto to = [](std::string& s) { return [&s](std::span<const std::byte> b) { s.append(reinterpret_cast<const char*>(b.data()), b.size()); }; };
+  auto to = [](std::string& s) {
+    return [&s](std::span<const std::byte> b) {
+      s.append(reinterpret_cast<const char*>(b.data()), b.size());
+    };
+  };
   RsyncJob sj = RsyncJob::signature(old_data.size(), "old");
   for (std::size_t off = 0; off < old_data.size(); off += 65536)
     sj.feed(bytes(old_data.substr(off, 65536)), to(sig));
@@ -57,7 +64,11 @@ TEST(RsyncJob, SignatureDeltaPatchRebuildsTheNewVersionWithASmallDelta) {
 TEST(RsyncJob, TruncatedDeltaIsAnError) {
   std::string old_data = random_bytes(100000, 2);
   std::string sig, delta, out;
-  auto to = [](std::string& s) { return [&s](std::span<const std::byte> b) { s.append(reinterpret_cast<const char*>(b.data()), b.size()); }; };
+  auto to = [](std::string& s) {
+    return [&s](std::span<const std::byte> b) {
+      s.append(reinterpret_cast<const char*>(b.data()), b.size());
+    };
+  };
   RsyncJob sj = RsyncJob::signature(old_data.size(), "old");
   sj.feed(bytes(old_data), to(sig));
   sj.finish(to(sig));

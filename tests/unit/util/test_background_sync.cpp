@@ -1,6 +1,6 @@
-#include <chrono>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -14,7 +14,8 @@ using coffer::test::TempDir;
 namespace {
 
 bool wait_for_flushes(const BackgroundSync& s, std::uint64_t n) {
-  for (int i = 0; i < 500 && s.flushes() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && s.flushes() < n; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return s.flushes() >= n;
 }
 

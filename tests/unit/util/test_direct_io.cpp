@@ -1,9 +1,9 @@
 // Direct I/O helpers: every test runs twice, once with O_DIRECT (where the test directory's file
 // system allows it) and once on the buffered fallback; both must leave exactly the same bytes.
-#include <cstdint>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <cstdint>
 #include <vector>
 
 #include "coffer/util/direct_io.hpp"
@@ -101,11 +101,13 @@ TEST_P(DirectIo, ReaderReturnsAnyRangeAndStopsAtEnd) {
   DirectReader in(fd.get(), dir / "data", GetParam());
   // Front to back like a journal scan, with ranges that cross chunk boundaries, then backwards.
   std::vector<std::pair<std::uint64_t, std::size_t>> ranges{
-      {0, 64}, {64, 65536}, {(4 << 20) - 10, 100}, {5 << 20, 4 << 20}, {100, 4097}, {data.size() - 5, 5}};
+      {0, 64},     {64, 65536},         {(4 << 20) - 10, 100}, {5 << 20, 4 << 20},
+      {100, 4097}, {data.size() - 5, 5}};
   for (auto [pos, len] : ranges) {
     auto got = in.read(pos, len);
     ASSERT_EQ(got.size(), len) << "at " << pos;
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin() + static_cast<std::ptrdiff_t>(pos))) << "at " << pos;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin() + static_cast<std::ptrdiff_t>(pos)))
+        << "at " << pos;
   }
   EXPECT_EQ(in.read(data.size() - 3, 10).size(), 3u);  // short at the end of the file
   EXPECT_TRUE(in.read(data.size() + 4096, 10).empty());
@@ -124,8 +126,11 @@ TEST_P(DirectIo, WriterPutsAlignedAndUnalignedBlocksInPlace) {
   EXPECT_EQ(file_bytes(fd.get()), base);
 }
 
-INSTANTIATE_TEST_SUITE_P(BothPaths, DirectIo, ::testing::Values(Io::direct_if_possible, Io::buffered),
-                         [](const auto& p) { return p.param == Io::buffered ? "buffered" : "direct"; });
+INSTANTIATE_TEST_SUITE_P(BothPaths, DirectIo,
+                         ::testing::Values(Io::direct_if_possible, Io::buffered),
+                         [](const auto& p) {
+                           return p.param == Io::buffered ? "buffered" : "direct";
+                         });
 
 TEST(DirectIoFallback, BufferedModeNeverOpensDirect) {
   TempDir dir;

@@ -1,7 +1,7 @@
-#include <cstring>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <cstring>
 
 #include "coffer/util/atomic_file.hpp"
 #include "coffer/util/error.hpp"

@@ -34,7 +34,8 @@ TEST(FileLock, ReleasedOnDestruction) {
 TEST(FileLock, DeadHolderDoesNotBlock) {
   TempDir dir;
   // A process that takes the lock and is killed: the kernel releases it.
-  RunResult r = run_process({"sh", "-c", "exec 9>" + (dir / "l").native() + "; flock 9; kill -9 $$"});
+  RunResult r =
+      run_process({"sh", "-c", "exec 9>" + (dir / "l").native() + "; flock 9; kill -9 $$"});
   EXPECT_EQ(r.exit_code, 128 + 9);
   EXPECT_NO_THROW(FileLock mine(dir / "l"));
 }

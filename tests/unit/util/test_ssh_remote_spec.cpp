@@ -80,9 +80,10 @@ TEST(ShellQuote, RealShellGetsTheExactWords) {
   std::vector<std::string> words = {"printf", "%s\\0"};
   std::string all_bytes;
   for (int c = 1; c < 256; ++c) all_bytes += static_cast<char>(c);
-  std::vector<std::string> odd = {all_bytes, "", " ", "'", "\"", "\\", "$HOME", "`id`", "$(id)",
-                                  "~", "~root", "*", "a b\tc\nd", "#comment", "--x=$y", "!",
-                                  "a'b'c", "''", ";", "&&", "|", ">out", "{a,b}", "-n", "é"};
+  std::vector<std::string> odd = {
+      all_bytes, "",      " ", "'",         "\"",       "\\",     "$HOME", "`id`",  "$(id)",
+      "~",       "~root", "*", "a b\tc\nd", "#comment", "--x=$y", "!",     "a'b'c", "''",
+      ";",       "&&",    "|", ">out",      "{a,b}",    "-n",     "é"};
   words.insert(words.end(), odd.begin(), odd.end());
   // The first word is the format for the remaining ones: each printed, then a NUL.
   auto result = run_process({"/bin/sh", "-c", shell_quote(words)});

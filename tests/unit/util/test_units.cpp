@@ -39,6 +39,7 @@ TEST(Units, UtcDates) {
   EXPECT_EQ(parse_utc_date("2026-05-01T03:04", "x"), utc_time(2026, 5, 1, 3, 4));
   EXPECT_EQ(parse_utc_date("2026-05-01T03:04:05Z", "x"), utc_time(2026, 5, 1, 3, 4, 5));
   EXPECT_EQ(parse_utc_date("2026-05-01 03:04:05", "x"), utc_time(2026, 5, 1, 3, 4, 5));
-  for (const char* bad : {"", "2026", "2026-13-01", "2026-05-01X", "2026-05-01T3", "2026-05-01T03:04:05+02"})
+  for (const char* bad :
+       {"", "2026", "2026-13-01", "2026-05-01X", "2026-05-01T3", "2026-05-01T03:04:05+02"})
     EXPECT_THROW(parse_utc_date(bad, "--not-older-than"), Error) << bad;
 }
